@@ -1,0 +1,1 @@
+"""Master children (one per real child after linkage), their families and guardians."""

@@ -1,0 +1,1 @@
+"""The ``childlink`` command line: one Typer sub-app per domain context, thin over services."""

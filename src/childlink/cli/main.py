@@ -1,0 +1,51 @@
+"""Entry point of the ``childlink`` command.
+
+User mistakes surface as :class:`~childlink.errors.ChildLinkError`; :func:`run` turns them into
+one red line on stderr and a non-zero exit code instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from childlink import __version__
+from childlink.cli import db as db_cli
+from childlink.cli.synth import synth as synth_command
+from childlink.errors import ChildLinkError
+
+app = typer.Typer(
+    name="childlink",
+    help="ChildLink: cross-department child data sharing platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_cli.app, name="db")
+app.command(name="synth")(synth_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"childlink {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """ChildLink: cross-department child data sharing platform."""
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        app(standalone_mode=True)
+    except ChildLinkError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,30 @@
+"""ChildLink's exception hierarchy.
+
+A :class:`ChildLinkError` is a user-facing problem (bad input, bad configuration, a refused
+action): the CLI prints its message as one line and exits non-zero instead of a traceback.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class ChildLinkError(Exception):
+    """Base class for errors caused by input, configuration or permissions, not by bugs."""
+
+    exit_code: int = 1
+
+
+class ConfigurationError(ChildLinkError):
+    """The settings or the environment do not allow the requested work."""
+
+
+class DatabaseError(ChildLinkError):
+    """The database cannot be reached or is not at the expected schema revision."""
+
+
+class InvalidIdNumberError(ChildLinkError):
+    """A resident ID number is malformed (length, characters, date or check character)."""
+
+
+class SynthError(ChildLinkError):
+    """The synthetic generator was asked for something it cannot produce."""

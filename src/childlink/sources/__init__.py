@@ -1,0 +1,1 @@
+"""Departments, their data sources, ingest batches and the source records they produced."""

@@ -1,0 +1,1 @@
+"""Alembic migration environment (``script_location = childlink.store:migrations``)."""

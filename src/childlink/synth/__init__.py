@@ -1,0 +1,1 @@
+"""Synthetic county generator: realistic fake department exports with ground truth."""

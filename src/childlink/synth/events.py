@@ -1,0 +1,556 @@
+"""The children's time line: school, welfare, health, police, community and reports.
+
+A latent, slowly moving risk state per child and month (an AR(1) process on top of household
+adversity and individual vulnerability) drives both the observable precursors (absences,
+injuries, call-outs, screening scores) and the outcomes (dropout, maltreatment, mental-health
+crisis). The monthly hazards are kept, so each outcome window's true probability is known and a
+model's AUC can be compared with the ceiling those probabilities reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from childlink.synth.config import SynthConfig
+from childlink.synth.frames import frame, keep_where
+from childlink.synth.geography import Geography
+from childlink.synth.population import Population
+
+OUTCOMES = ("dropout", "maltreatment", "mental_health_crisis")
+WINDOW_MONTHS = 6
+# Teaching days in each calendar month (Chinese school calendar, winter and summer breaks).
+SCHOOL_DAYS_BY_MONTH = np.array([10, 5, 22, 20, 19, 20, 5, 0, 20, 16, 21, 22])
+
+INJURY_CODES = np.array(
+    [
+        "S00.0",
+        "S01.8",
+        "S09.9",
+        "S40.0",
+        "S50.0",
+        "S52.5",
+        "S60.2",
+        "S80.0",
+        "S93.4",
+        "T14.0",
+        "T20.1",
+        "W19",
+    ]
+)
+MALTREATMENT_CODES = np.array(["T74.1", "T74.0", "Y07.0", "Y07.1", "S00.8"])
+GENERAL_CODES = np.array(
+    [
+        "J06.9",
+        "J20.9",
+        "A09",
+        "K52.9",
+        "R50.9",
+        "H66.9",
+        "L20.9",
+        "Z00.1",
+        "Z23",
+        "J45.9",
+        "B01.9",
+        "K35.8",
+    ]
+)
+MH_CRISIS_CODES = np.array(["F32.2", "F41.1", "F43.2", "R45.8", "X78", "X84", "F92.0"])
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Everything that happened to the county's children, without export noise."""
+
+    enrolments: pl.DataFrame
+    attendance: pl.DataFrame
+    welfare: pl.DataFrame
+    health_visits: pl.DataFrame
+    screenings: pl.DataFrame
+    incidents: pl.DataFrame
+    home_visits: pl.DataFrame
+    mandatory_reports: pl.DataFrame
+    transfers: pl.DataFrame
+    outcomes: pl.DataFrame
+
+
+def _month_starts(config: SynthConfig) -> npt.NDArray[np.datetime64]:
+    first = np.datetime64(config.start, "M")
+    months: npt.NDArray[np.datetime64] = (first + np.arange(config.months + 1)).astype(
+        "datetime64[D]"
+    )
+    return months
+
+
+def _logistic(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    result: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-x))
+    return result
+
+
+def _random_days(
+    rng: np.random.Generator, start: np.datetime64, end: np.datetime64, n: int
+) -> npt.NDArray[np.datetime64]:
+    span = int((end - start) / np.timedelta64(1, "D"))
+    result: npt.NDArray[np.datetime64] = start + rng.integers(0, max(span, 1), n).astype(
+        "timedelta64[D]"
+    )
+    return result
+
+
+def build_timeline(
+    config: SynthConfig, geo: Geography, pop: Population, rng: np.random.Generator
+) -> Timeline:
+    """Simulate the months of the time line for every child at once."""
+    children = pop.children
+    n = children.height
+    hh = pop.households
+    household_row = (
+        children.select("household_id")
+        .join(hh.with_row_index("row"), on="household_id", how="left")["row"]
+        .to_numpy()
+    )
+    adversity = hh["adversity"].to_numpy()[household_row]
+    dv_household = hh["dv_propensity"].to_numpy()
+    flag = {
+        name: children[name].to_numpy().astype(bool)
+        for name in (
+            "left_behind",
+            "orphan",
+            "de_facto_unsupported",
+            "disability",
+            "low_income",
+            "street",
+        )
+    }
+    birth = children["birth_date"].to_numpy().astype("datetime64[D]")
+    month_start = _month_starts(config)
+    n_months = config.months
+    n_households = hh.height
+
+    ind_d, ind_m, ind_h = rng.normal(0, 1, (3, n))
+    shock_d = rng.normal(0, 0.45, n)
+    shock_h = rng.normal(0, 0.45, n)
+    household_shock = rng.normal(0, 0.45, n_households)
+
+    # Schools: primary in the child's township (the village's own school if it has one), the
+    # township's middle school, and one of the county high schools.
+    schools = geo.schools
+    current_village = hh["village_code"].to_numpy()[household_row]
+    previous_village = (
+        hh.select(pl.col("previous_village_code").fill_null(pl.col("village_code")))
+        .to_series()
+        .to_numpy()[household_row]
+    )
+    move_day = hh["move_date"].to_numpy().astype("datetime64[D]")[household_row]
+    primary_by_village = dict(
+        schools.filter(pl.col("kind") == "primary").select("village_code", "school_id").iter_rows()
+    )
+    central_primary = dict(
+        schools.filter(pl.col("kind") == "primary")
+        .group_by("township_code")
+        .agg(pl.col("school_id").first())
+        .iter_rows()
+    )
+    middle_by_township = dict(
+        schools.filter(pl.col("kind") == "middle").select("township_code", "school_id").iter_rows()
+    )
+    high_schools = schools.filter(pl.col("kind") == "high")["school_id"].to_numpy()
+
+    def local_schools(villages: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.object_], ...]:
+        townships = [code[:9] + "000" for code in villages]
+        primary = [
+            primary_by_village.get(v) or central_primary[t]
+            for v, t in zip(villages, townships, strict=True)
+        ]
+        middle = [middle_by_township[t] for t in townships]
+        return np.array(primary, dtype=object), np.array(middle, dtype=object)
+
+    primary_now, middle_now = local_schools(current_village)
+    primary_before, middle_before = local_schools(previous_village)
+    high = rng.choice(high_schools, n)
+    school_last_month = np.full(n, None, dtype=object)
+    transfer_parts: list[pl.DataFrame] = []
+    repeats_grade = rng.random(n) < 0.04
+    high_school_entry = rng.random(n) < 0.85
+
+    dropped = np.zeros(n, dtype=bool)
+    dropout_day = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    hazards = np.zeros((len(OUTCOMES), n, n_months))
+    occurred = np.zeros((len(OUTCOMES), n, n_months), dtype=bool)
+    at_risk = np.zeros((len(OUTCOMES), n, n_months), dtype=bool)
+
+    attendance_parts: list[pl.DataFrame] = []
+    visit_parts: list[pl.DataFrame] = []
+    screening_parts: list[pl.DataFrame] = []
+    incident_parts: list[pl.DataFrame] = []
+    home_visit_parts: list[pl.DataFrame] = []
+    report_parts: list[pl.DataFrame] = []
+    enrolment_parts: list[pl.DataFrame] = []
+    child_ids = children["child_id"].to_numpy()
+    household_ids = hh["household_id"].to_numpy()
+    dv_calls_last_month = np.zeros(n_households, dtype=np.int64)
+
+    for m in range(n_months):
+        first, last = month_start[m], month_start[m + 1]
+        calendar_month = int(str(first)[5:7])
+        age = (first - birth).astype(np.int64) / 365.25
+        alive = birth < last
+        school_year = int(str(first)[:4]) - (1 if calendar_month < 9 else 0)
+        sept_first = np.datetime64(f"{school_year}-09-01")
+        age_at_sept = (sept_first - birth).astype(np.int64) / 365.25
+        grade = np.floor(age_at_sept).astype(np.int64) - 5 - repeats_grade
+        school_age = (grade >= 1) & (grade <= 12) & ~flag["street"]
+        enrolled = school_age & ~dropped & ((grade <= 9) | high_school_entry) & alive
+        before_move = ~(move_day <= first)
+        primary = np.where(before_move, primary_before, primary_now)
+        middle = np.where(before_move, middle_before, middle_now)
+        school = np.where(grade <= 6, primary, np.where(grade <= 9, middle, high))
+        # A change of school without a change of level is a transfer (the family moved).
+        same_level = (calendar_month != 9) & enrolled & (school_last_month != None)  # noqa: E711
+        transferred = np.flatnonzero(same_level & (school != school_last_month))
+        if transferred.size:
+            transfer_parts.append(
+                frame(
+                    {
+                        "child_id": child_ids[transferred],
+                        "transfer_date": move_day[transferred],
+                        "from_school_id": school_last_month[transferred],
+                        "to_school_id": school[transferred],
+                    }
+                )
+            )
+        school_last_month = keep_where(enrolled, school)
+
+        if calendar_month == 9 or m == 0:
+            idx = np.flatnonzero(enrolled)
+            enrolment_parts.append(
+                frame(
+                    {
+                        "child_id": child_ids[idx],
+                        "school_year": np.full(idx.size, school_year),
+                        "school_id": school[idx],
+                        "grade": grade[idx],
+                        "entry_date": np.maximum(
+                            sept_first, birth[idx] + np.timedelta64(6 * 365, "D")
+                        ),
+                    }
+                )
+            )
+
+        # Latent states this month.
+        shock_d = 0.85 * shock_d + rng.normal(0, 0.24, n)
+        shock_h = 0.85 * shock_h + rng.normal(0, 0.24, n)
+        household_shock = 0.8 * household_shock + rng.normal(0, 0.27, n_households)
+        z_d = (
+            0.5 * adversity
+            + 0.8 * ind_d
+            + 0.4 * flag["left_behind"]
+            + 0.3 * flag["disability"]
+            + shock_d
+        )
+        z_m = (
+            0.75 * (dv_household + household_shock)[household_row]
+            + 0.4 * ind_m
+            + 0.4 * flag["de_facto_unsupported"]
+        )
+        z_h = 0.4 * adversity + 0.7 * ind_h + 0.35 * flag["left_behind"] + 0.25 * z_m + shock_h
+
+        # Outcome hazards and draws.
+        risk_d = enrolled & (age >= 10)
+        h_d = _logistic(
+            -8.3 + 1.3 * z_d + 0.3 * np.clip(age - 12, 0, None) + 0.5 * flag["low_income"]
+        )
+        h_m = _logistic(-8.9 + 1.25 * z_m + 0.3 * (age < 6))
+        risk_h = alive & (age >= 10)
+        h_h = _logistic(-9.0 + 1.3 * z_h + 0.2 * np.clip(age - 13, 0, None))
+        for k, (h, risk) in enumerate(((h_d, risk_d), (h_m, alive), (h_h, risk_h))):
+            hazards[k, :, m] = np.where(risk, h, 0.0)
+            at_risk[k, :, m] = risk
+            occurred[k, :, m] = risk & (rng.random(n) < h)
+        new_dropouts = occurred[0, :, m]
+        dropout_day[new_dropouts] = _random_days(rng, first, last, int(new_dropouts.sum()))
+
+        # School attendance: absences rise with the latent dropout state.
+        school_days = int(SCHOOL_DAYS_BY_MONTH[calendar_month - 1])
+        if school_days > 0:
+            idx = np.flatnonzero(enrolled)
+            mean = 0.35 * school_days / 20 * np.exp(0.85 * z_d[idx])
+            absent = np.minimum(rng.poisson(mean), school_days)
+            absent = np.where(new_dropouts[idx], np.maximum(absent, school_days * 2 // 3), absent)
+            attendance_parts.append(
+                frame(
+                    {
+                        "child_id": child_ids[idx],
+                        "month": np.full(idx.size, first),
+                        "school_id": school[idx],
+                        "school_days": np.full(idx.size, school_days),
+                        "absent_days": absent,
+                    }
+                )
+            )
+        dropped |= new_dropouts
+
+        # Health: routine visits, injuries (more with maltreatment), crises.
+        routine = alive & (rng.random(n) < np.where(age < 6, 0.2, 0.09))
+        injury = alive & (rng.random(n) < 0.006 + 0.012 * np.exp(0.9 * z_m) * (age >= 1))
+        maltreat = occurred[1, :, m]
+        maltreat_injury = maltreat & (rng.random(n) < 0.55)
+        crisis = occurred[2, :, m]
+        for mask, kind, codes in (
+            (routine, "routine", GENERAL_CODES),
+            (injury, "injury", INJURY_CODES),
+            (maltreat_injury, "maltreatment_injury", MALTREATMENT_CODES),
+            (crisis, "mental_health_crisis", MH_CRISIS_CODES),
+        ):
+            idx = np.flatnonzero(mask)
+            if idx.size:
+                visit_parts.append(
+                    frame(
+                        {
+                            "child_id": child_ids[idx],
+                            "visit_date": np.maximum(
+                                _random_days(rng, first, last, idx.size), birth[idx]
+                            ),
+                            "kind": np.full(idx.size, kind, dtype=object),
+                            "icd10": rng.choice(codes, idx.size),
+                            "inpatient": rng.random(idx.size)
+                            < (0.6 if kind == "mental_health_crisis" else 0.08),
+                        }
+                    )
+                )
+
+        # Mental-health screening at school each October and April from age 10.
+        if calendar_month in (10, 4):
+            idx = np.flatnonzero(enrolled & (age >= 10))
+            score = np.clip(np.round(4.5 + 3.8 * z_h[idx] + rng.normal(0, 2.5, idx.size)), 0, 27)
+            screening_parts.append(
+                frame(
+                    {
+                        "child_id": child_ids[idx],
+                        "screening_date": _random_days(rng, first, last, idx.size),
+                        "instrument": np.full(idx.size, "PHQ-9", dtype=object),
+                        "score": score.astype(np.int64),
+                        "school_id": school[idx],
+                    }
+                )
+            )
+
+        # Police: domestic-violence call-outs per household, street-child pick-ups.
+        calls = rng.poisson(
+            0.0025 * np.exp(1.1 * (hh["dv_propensity"].to_numpy() + household_shock))
+        )
+        call_hh = np.flatnonzero(calls > 0)
+        if call_hh.size:
+            incident_parts.append(
+                frame(
+                    {
+                        "household_id": household_ids[call_hh],
+                        "child_id": np.full(call_hh.size, None, dtype=object),
+                        "incident_date": _random_days(rng, first, last, call_hh.size),
+                        "kind": np.full(call_hh.size, "domestic_violence", dtype=object),
+                    },
+                    schema_overrides={"child_id": pl.String},
+                )
+            )
+        street_idx = np.flatnonzero(flag["street"] & alive & (rng.random(n) < 0.15))
+        if street_idx.size:
+            incident_parts.append(
+                frame(
+                    {
+                        "household_id": hh["household_id"].to_numpy()[household_row[street_idx]],
+                        "child_id": child_ids[street_idx],
+                        "incident_date": _random_days(rng, first, last, street_idx.size),
+                        "kind": np.full(street_idx.size, "street_child", dtype=object),
+                    }
+                )
+            )
+
+        # Community home visits: regular for children in the policy categories, and after a
+        # domestic-violence call-out in the household the month before.
+        in_category = (
+            flag["left_behind"]
+            | flag["orphan"]
+            | flag["de_facto_unsupported"]
+            | flag["disability"]
+            | flag["low_income"]
+        )
+        after_call = dv_calls_last_month[household_row] > 0
+        visit_prob = np.where(in_category, 0.22, 0.006) + np.where(after_call, 0.5, 0.0)
+        idx = np.flatnonzero(alive & (rng.random(n) < visit_prob))
+        home_visit_parts.append(
+            frame(
+                {
+                    "child_id": child_ids[idx],
+                    "visit_date": _random_days(rng, first, last, idx.size),
+                    "concern": (np.exp(0.6 * z_m[idx]) * rng.random(idx.size) > 1.6),
+                    "after_call_out": after_call[idx],
+                }
+            )
+        )
+        dv_calls_last_month = calls
+
+        # Mandatory reports: most confirmed maltreatment, and a few false alarms.
+        reported = (maltreat & (rng.random(n) < 0.6)) | (
+            alive & (rng.random(n) < 0.0004 * np.exp(0.8 * z_m))
+        )
+        idx = np.flatnonzero(reported)
+        if idx.size:
+            report_parts.append(
+                frame(
+                    {
+                        "child_id": child_ids[idx],
+                        "report_date": _random_days(rng, first, last, idx.size),
+                        "reporter_kind": rng.choice(
+                            np.array(["school", "hospital", "community", "neighbour"]),
+                            idx.size,
+                            p=[0.45, 0.3, 0.15, 0.1],
+                        ),
+                        "substantiated": maltreat[idx],
+                    }
+                )
+            )
+
+    enrolments = _enrolments_with_status(pl.concat(enrolment_parts), children, dropout_day)
+    outcomes = _outcome_windows(config, child_ids, hazards, occurred, at_risk, month_start)
+    welfare = _welfare(config, pop, rng)
+    return Timeline(
+        enrolments=enrolments,
+        attendance=pl.concat(attendance_parts),
+        welfare=welfare,
+        health_visits=pl.concat(visit_parts).sort("visit_date", "child_id"),
+        screenings=pl.concat(screening_parts),
+        incidents=pl.concat(incident_parts).sort("incident_date"),
+        home_visits=pl.concat(home_visit_parts),
+        mandatory_reports=pl.concat(report_parts).sort("report_date"),
+        transfers=pl.concat(transfer_parts) if transfer_parts else _empty_transfers(),
+        outcomes=outcomes,
+    )
+
+
+def _enrolments_with_status(
+    enrolments: pl.DataFrame,
+    children: pl.DataFrame,
+    dropout_day: npt.NDArray[np.datetime64],
+) -> pl.DataFrame:
+    dropouts = frame({"child_id": children["child_id"], "dropout_date": dropout_day}).filter(
+        pl.col("dropout_date").is_not_null()
+    )
+    return (
+        enrolments.join(dropouts, on="child_id", how="left")
+        .with_columns(
+            school_year_end=pl.date(pl.col("school_year") + 1, 8, 31),
+        )
+        .with_columns(
+            status=pl.when(
+                pl.col("dropout_date").is_not_null()
+                & (pl.col("dropout_date") <= pl.col("school_year_end"))
+            )
+            .then(pl.lit("dropped_out"))
+            .otherwise(pl.lit("enrolled")),
+        )
+        .with_columns(
+            dropout_date=pl.when(pl.col("status") == "dropped_out").then(pl.col("dropout_date"))
+        )
+        .drop("school_year_end")
+    )
+
+
+def _outcome_windows(
+    config: SynthConfig,
+    child_ids: npt.NDArray[np.object_],
+    hazards: npt.NDArray[np.float64],
+    occurred: npt.NDArray[np.bool_],
+    at_risk: npt.NDArray[np.bool_],
+    month_start: npt.NDArray[np.datetime64],
+) -> pl.DataFrame:
+    """True probability and occurrence of each outcome per child and six-month window."""
+    parts = []
+    n = child_ids.size
+    for k, outcome in enumerate(OUTCOMES):
+        for w in range(config.months // WINDOW_MONTHS):
+            span = slice(w * WINDOW_MONTHS, (w + 1) * WINDOW_MONTHS)
+            risk = at_risk[k, :, span].any(axis=1)
+            probability = 1.0 - np.prod(1.0 - hazards[k, :, span], axis=1)
+            happened = occurred[k, :, span]
+            first_month = np.where(happened.any(axis=1), happened.argmax(axis=1), -1)
+            idx = np.flatnonzero(risk)
+            parts.append(
+                frame(
+                    {
+                        "child_id": child_ids[idx],
+                        "outcome": np.full(idx.size, outcome, dtype=object),
+                        "window_start": np.full(idx.size, month_start[w * WINDOW_MONTHS]),
+                        "window_end": np.full(idx.size, month_start[(w + 1) * WINDOW_MONTHS]),
+                        "true_probability": probability[idx],
+                        "occurred": first_month[idx] >= 0,
+                        "first_month": np.where(
+                            first_month[idx] >= 0,
+                            month_start[w * WINDOW_MONTHS + np.maximum(first_month[idx], 0)],
+                            np.datetime64("NaT"),
+                        ),
+                    }
+                )
+            )
+    del n
+    return pl.concat(parts)
+
+
+def _welfare(config: SynthConfig, pop: Population, rng: np.random.Generator) -> pl.DataFrame:
+    """Civil-affairs programme enrolments, some starting or ending during the time line."""
+    children = pop.children
+    start = np.datetime64(config.start, "D")
+    end = np.datetime64(config.end, "D")
+    programmes = (
+        ("low_income", "低保", 420),
+        ("orphan", "孤儿基本生活费", 1500),
+        ("de_facto_unsupported", "事实无人抚养儿童生活补贴", 1500),
+        ("left_behind", "农村留守儿童", 0),
+        ("disability", "残疾儿童康复救助", 600),
+    )
+    parts = []
+    birth = children["birth_date"].to_numpy().astype("datetime64[D]")
+    for column, programme, amount in programmes:
+        idx = np.flatnonzero(children[column].to_numpy())
+        if idx.size == 0:
+            continue
+        starts_during = rng.random(idx.size) < 0.25
+        begin = np.where(
+            starts_during,
+            _random_days(rng, start, end, idx.size),
+            start - rng.integers(30, 3 * 365, idx.size).astype("timedelta64[D]"),
+        )
+        begin = np.maximum(begin, birth[idx])
+        ends = rng.random(idx.size) < (0.12 if column in ("low_income", "left_behind") else 0.03)
+        finish = np.where(
+            ends,
+            begin + rng.integers(60, 540, idx.size).astype("timedelta64[D]"),
+            np.datetime64("NaT"),
+        )
+        finish = np.where(finish >= end, np.datetime64("NaT"), finish)
+        parts.append(
+            frame(
+                {
+                    "child_id": children["child_id"].to_numpy()[idx],
+                    "programme": np.full(idx.size, programme, dtype=object),
+                    "start_date": begin,
+                    "end_date": finish,
+                    "monthly_amount": np.full(idx.size, amount)
+                    + rng.integers(0, 3, idx.size) * 10 * (amount > 0),
+                }
+            )
+        )
+    return pl.concat(parts).sort("child_id", "start_date")
+
+
+def _empty_transfers() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "child_id": pl.String,
+            "transfer_date": pl.Date,
+            "from_school_id": pl.String,
+            "to_school_id": pl.String,
+        }
+    )
