@@ -12,7 +12,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test check lint typecheck unit bench clean
+.PHONY: help install demo test check unit bench docs clean
 
 help: ## Show this help.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
@@ -35,7 +35,9 @@ check: install ## Lint, format check, strict type check, lock and migration chec
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(UV) lock --check --python $(PYTHON)
-	CHILDLINK_DATA_DIR=$$(mktemp -d) $(BIN)/childlink db check --upgrade-first
+	scratch=$$(mktemp -d) && CHILDLINK_DATA_DIR=$$scratch $(BIN)/childlink db upgrade --no-seed \
+	  && CHILDLINK_DATA_DIR=$$scratch $(BIN)/childlink db check && rm -rf $$scratch
+	$(BIN)/python -m childlink.cli.docs --check
 
 unit: install ## Run the test suite only (SQLite and PostgreSQL).
 	$(BIN)/pytest
@@ -44,6 +46,9 @@ test: check unit ## Everything CI runs: checks, then all tests.
 
 bench: install ## Benchmarks (figures, not assertions): make bench STAGE=synth
 	$(BIN)/childlink bench $(or $(STAGE),synth)
+
+docs: install ## Regenerate docs/cli.md from the commands' --help.
+	$(BIN)/python -m childlink.cli.docs
 
 clean: ## Remove the virtual environments and generated data.
 	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache

@@ -42,7 +42,7 @@ def upgrade(
     Safe to run on every deployment: migrations already applied are skipped and seeding only
     adds what is missing, so a fresh database comes out ready for ingest.
     """
-    settings = _settings()
+    settings = cli_settings()
     migrate.upgrade(settings, revision)
     at = migrate.current(settings)
     head = migrate.head_revision()
@@ -68,7 +68,7 @@ def downgrade(
 
     Downgrading deletes data in the dropped tables, hence the confirmation.
     """
-    settings = _settings()
+    settings = cli_settings()
     target = redact_url(settings.effective_database_url)
     if not yes:
         typer.confirm(
@@ -85,7 +85,7 @@ def current(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object for scripts."),
 ) -> None:
     """Show the revision the database is at and whether it is the newest."""
-    settings = _settings()
+    settings = cli_settings()
     at, head = migrate.current(settings), migrate.head_revision()
     if as_json:
         typer.echo(json.dumps({"revision": at, "head": head, "up_to_date": at == head}))
@@ -99,7 +99,7 @@ def check() -> None:
 
     The database must be at head. Exit code 1 lists each difference on its own line.
     """
-    differences = migrate.check(_settings())
+    differences = migrate.check(cli_settings())
     if differences:
         for line in differences:
             typer.echo(line, err=True)
@@ -112,7 +112,8 @@ def check() -> None:
     typer.echo("schema matches the models")
 
 
-def _settings() -> Settings:
+def cli_settings() -> Settings:
+    """Settings for a CLI command; invalid values become one-line ConfigurationErrors."""
     try:
         return get_settings()
     except ValidationError as error:

@@ -12,7 +12,9 @@ import typer
 from rich.console import Console
 
 from childlink import __version__
+from childlink.cli import bench as bench_cli
 from childlink.cli import db as db_cli
+from childlink.cli.demo import demo as demo_command
 from childlink.cli.synth import synth as synth_command
 from childlink.errors import ChildLinkError
 
@@ -25,6 +27,8 @@ app = typer.Typer(
 )
 app.add_typer(db_cli.app, name="db")
 app.command(name="synth")(synth_command)
+app.command(name="demo")(demo_command)
+app.add_typer(bench_cli.app, name="bench")
 
 
 def _version(value: bool) -> None:

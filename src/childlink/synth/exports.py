@@ -248,6 +248,10 @@ def write_csv(
     path.write_bytes(buffer.getvalue().encode(encoding, errors="replace"))
 
 
+#: Creation time written into every XLSX export (see :func:`write_xlsx`).
+XLSX_CREATED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
 def write_xlsx(
     path: Path,
     sheets: Sequence[tuple[str, Sequence[str], Sequence[ObjArray]]],
@@ -257,6 +261,9 @@ def write_xlsx(
     workbook = xlsxwriter.Workbook(
         str(path), {"constant_memory": True, "strings_to_numbers": False}
     )
+    # xlsxwriter stamps docProps/core.xml with the current time unless told otherwise; a fixed
+    # creation time keeps the same config and seed giving the same bytes.
+    workbook.set_properties({"created": XLSX_CREATED})
     date_format = workbook.add_format({"num_format": "yyyy/m/d"})
     bold = workbook.add_format({"bold": True})
     for name, header, columns in sheets:
@@ -857,10 +864,11 @@ def _export_incidents(ctx: ExportContext, out: Path, heads: pl.DataFrame) -> Pat
     # Minors living in the household on the day.
     minors = (
         incidents.filter(pl.col("kind") == "domestic_violence")
+        # The incident's own (null) child_id would shadow the minors' ids in the join.
+        .drop("child_id")
         .join(
             ctx.child.select("child_id", "household_id", "name", "birth_date"),
             on="household_id",
-            suffix="_minor",
         )
         .filter(pl.col("birth_date") <= pl.col("incident_date"))
     )

@@ -1,0 +1,78 @@
+"""``childlink demo``: the main job on the embedded default, end to end.
+
+Today it migrates the embedded database, seeds departments and data sources, generates the demo
+county and loads its region tree. Later stages (ingest, linkage, risk, the web UI) join here as
+they land, so that one command always shows everything the platform can do.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from childlink.cli.db import cli_settings
+from childlink.cli.synth import print_summary
+from childlink.regions.service import load_regions
+from childlink.sources.service import seed_reference_data
+from childlink.store import migrate
+from childlink.store.engine import (
+    build_engine,
+    create_session_factory,
+    database_errors,
+    redact_url,
+    unit_of_work,
+)
+from childlink.synth.config import SynthConfig
+from childlink.synth.service import generate_county
+
+console = Console()
+
+
+def demo(
+    children: int = typer.Option(
+        10_000, "--children", "-n", min=50, help="Children in the county."
+    ),
+    seed: int = typer.Option(42, "--seed", "-s", min=0, help="Random seed of the county."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Where to write the county; default <data dir>/demo-county."
+    ),
+) -> None:
+    """Build the demo county on the embedded default and run every pipeline stage that exists."""
+    settings = cli_settings()
+    county_dir = out or settings.data_dir / "demo-county"
+    url = redact_url(settings.effective_database_url)
+
+    console.rule("[bold]1. Database")
+    migrate.upgrade(settings)
+    console.print(f"{url} migrated to revision {migrate.current(settings)}")
+
+    console.rule("[bold]2. Synthetic county")
+    with console.status(f"generating {children:,} children into {county_dir} ..."):
+        summary = generate_county(
+            SynthConfig(children=children, seed=seed), county_dir, overwrite=True
+        )
+    print_summary(summary)
+
+    console.rule("[bold]3. Reference data")
+    with (county_dir / "reference" / "regions.csv").open(encoding="utf-8", newline="") as handle:
+        region_rows = list(csv.DictReader(handle))
+    engine = build_engine(settings)
+    try:
+        with (
+            database_errors(settings.effective_database_url),
+            unit_of_work(create_session_factory(engine)) as session,
+        ):
+            seeded = seed_reference_data(session)
+            regions = load_regions(session, region_rows)
+    finally:
+        engine.dispose()
+    console.print(
+        f"{regions:,} regions loaded; {seeded.departments_created} department(s) and "
+        f"{seeded.sources_created} data source(s) added"
+    )
+    console.rule("[bold green]Demo county ready")
+    console.print(f"department exports: {county_dir / 'exports'}")
+    console.print(f"ground truth (for measuring only): {county_dir / 'truth'}")
