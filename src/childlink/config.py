@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     )
     environment: str = Field(default="development", description="development, test or production.")
     sql_echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
+    mappings_dir: Path | None = Field(
+        default=None,
+        description="Extra folder of source mapping files (YAML); they override shipped ones.",
+    )
 
     @field_validator("environment")
     @classmethod

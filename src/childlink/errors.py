@@ -28,3 +28,9 @@ class InvalidIdNumberError(ChildLinkError):
 
 class SynthError(ChildLinkError):
     """The synthetic generator was asked for something it cannot produce."""
+
+
+class IngestError(ChildLinkError):
+    """A delivered file cannot be ingested; ``code`` says why, machine-readably."""
+
+    code: str = "ingest_error"

@@ -68,3 +68,33 @@ def bench_synth(
         f"{rows:,} export rows, {export_bytes / 1e6:.0f} MB; "
         f"{children / total:,.0f} children/s, {rows / total:,.0f} rows/s"
     )
+
+
+@app.command("ingest")
+def bench_ingest(
+    rows: int = typer.Option(1_000_000, "--rows", "-r", min=1_000, help="CSV rows to ingest."),
+    store: bool = typer.Option(
+        True, "--store/--no-store", help="Also time the full ingest into a scratch SQLite DB."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Rows/s of reading + standardising a household-register CSV, beside DuckDB's read rate."""
+    from childlink.ingest.benchmark import run_ingest_benchmark
+
+    result = run_ingest_benchmark(rows, store=store)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"bench ingest: {rows:,} CSV rows ({result['file_mb']:.0f} MB)")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("rows/s", justify="right")
+    table.add_column("peak MB", justify="right")
+    for stage in result["stages"]:
+        table.add_row(
+            stage["name"],
+            f"{stage['seconds']:.2f}",
+            f"{stage['rows_per_s']:,.0f}",
+            f"{stage['peak_mb']:,.0f}",
+        )
+    console.print(table)

@@ -15,6 +15,9 @@ from childlink import __version__
 from childlink.cli import bench as bench_cli
 from childlink.cli import db as db_cli
 from childlink.cli.demo import demo as demo_command
+from childlink.cli.ingest import ingest as ingest_command
+from childlink.cli.ingest import sources_app
+from childlink.cli.quality import quality_app, quarantine_app
 from childlink.cli.synth import synth as synth_command
 from childlink.errors import ChildLinkError
 
@@ -29,6 +32,10 @@ app.add_typer(db_cli.app, name="db")
 app.command(name="synth")(synth_command)
 app.command(name="demo")(demo_command)
 app.add_typer(bench_cli.app, name="bench")
+app.add_typer(sources_app, name="sources")
+app.command(name="ingest")(ingest_command)
+app.add_typer(quality_app, name="quality")
+app.add_typer(quarantine_app, name="quarantine")
 
 
 def _version(value: bool) -> None:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from childlink.children.choices import Sex
 from childlink.sources.choices import BatchStatus, RecordStatus, SourceFormat
-from childlink.store.base import Base, TimestampMixin, UUIDPrimaryKeyMixin
+from childlink.store.base import Base, TimestampMixin, UUIDPrimaryKeyMixin, utc_now
+from childlink.store.types import JSONDocument
 
 
 class Department(UUIDPrimaryKeyMixin, TimestampMixin, Base):
@@ -75,6 +76,13 @@ class IngestBatch(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     rows_accepted: Mapped[int] = mapped_column(default=0)
     rows_fixed: Mapped[int] = mapped_column(default=0)
     rows_quarantined: Mapped[int] = mapped_column(default=0)
+    rows_duplicate: Mapped[int] = mapped_column(
+        default=0, doc="Rows collapsed into an identical earlier row of the same batch."
+    )
+    encoding: Mapped[str | None] = mapped_column(sa.String(32))
+    notes: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, doc="Header-level findings: unmapped columns, sheets read, warnings."
+    )
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     supersedes_batch_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("ingest_batches.id", ondelete="SET NULL"), index=True
@@ -89,7 +97,7 @@ class SourceRecord(UUIDPrimaryKeyMixin, TimestampMixin, Base):
 
     __tablename__ = "source_records"
     __table_args__ = (
-        sa.UniqueConstraint("batch_id", "row_number"),
+        sa.UniqueConstraint("batch_id", "sheet", "row_number"),
         sa.Index(None, "source_id", "record_hash"),
     )
 
@@ -99,12 +107,22 @@ class SourceRecord(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     source_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("data_sources.id", ondelete="RESTRICT")
     )
-    row_number: Mapped[int] = mapped_column(doc="1-based data row number in the delivered file.")
+    sheet: Mapped[str] = mapped_column(
+        sa.String(64), default="", doc="Sheet of a workbook; empty for files without sheets."
+    )
+    row_number: Mapped[int] = mapped_column(
+        doc="1-based data row under the header of the file or sheet (its first occurrence)."
+    )
     raw_row: Mapped[dict[str, Any]] = mapped_column(doc="The row exactly as read, header -> cell.")
     record_hash: Mapped[str] = mapped_column(sa.String(64))
     status: Mapped[RecordStatus]
     quarantine_reason: Mapped[str | None] = mapped_column(sa.String(64))
     quarantine_message: Mapped[str | None] = mapped_column(sa.Text)
+    flags: Mapped[list[str]] = mapped_column(
+        JSONDocument(),
+        default=list,
+        doc="Issues kept on an accepted record, e.g. an invalid ID removed or a conflicting twin.",
+    )
 
     # Canonical person fields shared by every source (what linkage compares).
     id_number: Mapped[str | None] = mapped_column(sa.String(18), index=True)
@@ -124,3 +142,41 @@ class SourceRecord(UUIDPrimaryKeyMixin, TimestampMixin, Base):
 
     batch: Mapped[IngestBatch] = relationship()
     source: Mapped[DataSource] = relationship()
+
+
+class RecordProvenance(UUIDPrimaryKeyMixin, Base):
+    """Every input row that produced a record: exact duplicates share one record, many rows.
+
+    Rows in = provenance rows, always; that is how ingest proves that nothing was dropped.
+    """
+
+    __tablename__ = "record_provenance"
+    __table_args__ = (sa.UniqueConstraint("batch_id", "sheet", "row_number"),)
+
+    record_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("source_records.id", ondelete="CASCADE"), index=True
+    )
+    batch_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("ingest_batches.id", ondelete="CASCADE")
+    )
+    sheet: Mapped[str] = mapped_column(sa.String(64), default="")
+    row_number: Mapped[int]
+
+
+class RecordFix(UUIDPrimaryKeyMixin, Base):
+    """One change made to a record's value: by a standardisation rule or by a data officer."""
+
+    __tablename__ = "record_fixes"
+
+    record_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("source_records.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str] = mapped_column(sa.String(64))
+    old_value: Mapped[str | None] = mapped_column(sa.Text)
+    new_value: Mapped[str | None] = mapped_column(sa.Text)
+    rule: Mapped[str] = mapped_column(sa.String(64))
+    actor: Mapped[str | None] = mapped_column(
+        sa.String(100), doc="Who made a manual fix or release; empty for automatic rules."
+    )
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -75,7 +75,14 @@ def redact_url(url: str | URL) -> str:
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded attributes after commit, so services can return them."""
+    """Sessions that keep loaded attributes after commit, so services can return them.
+
+    Every model module is imported first, so relationships and foreign keys between contexts
+    resolve whichever service happens to open the first session.
+    """
+    from childlink.store.metadata import target_metadata
+
+    target_metadata()
     return sessionmaker(engine, expire_on_commit=False)
 
 

@@ -17,6 +17,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "childlink.regions.models",
     "childlink.sources.models",
     "childlink.children.models",
+    "childlink.quality.models",
 )
 
 

@@ -418,14 +418,14 @@ def build_timeline(
     welfare = _welfare(config, pop, rng)
     return Timeline(
         enrolments=enrolments,
-        attendance=pl.concat(attendance_parts),
+        attendance=_concat(attendance_parts, "attendance"),
         welfare=welfare,
-        health_visits=pl.concat(visit_parts).sort("visit_date", "child_id"),
-        screenings=pl.concat(screening_parts),
-        incidents=pl.concat(incident_parts).sort("incident_date"),
-        home_visits=pl.concat(home_visit_parts),
-        mandatory_reports=pl.concat(report_parts).sort("report_date"),
-        transfers=pl.concat(transfer_parts) if transfer_parts else _empty_transfers(),
+        health_visits=_concat(visit_parts, "health_visits").sort("visit_date", "child_id"),
+        screenings=_concat(screening_parts, "screenings"),
+        incidents=_concat(incident_parts, "incidents").sort("incident_date"),
+        home_visits=_concat(home_visit_parts, "home_visits"),
+        mandatory_reports=_concat(report_parts, "mandatory_reports").sort("report_date"),
+        transfers=_concat(transfer_parts, "transfers"),
         outcomes=outcomes,
     )
 
@@ -542,15 +542,66 @@ def _welfare(config: SynthConfig, pop: Population, rng: np.random.Generator) -> 
                 }
             )
         )
-    return pl.concat(parts).sort("child_id", "start_date")
+    return _concat(parts, "welfare").sort("child_id", "start_date")
 
 
-def _empty_transfers() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "child_id": pl.String,
-            "transfer_date": pl.Date,
-            "from_school_id": pl.String,
-            "to_school_id": pl.String,
-        }
-    )
+#: Columns of each event table, for the empty table of a county too small for any such event.
+_EVENT_SCHEMAS: dict[str, dict[str, type[pl.DataType]]] = {
+    "attendance": {
+        "child_id": pl.String,
+        "month": pl.Date,
+        "school_id": pl.String,
+        "school_days": pl.Int64,
+        "absent_days": pl.Int64,
+    },
+    "welfare": {
+        "child_id": pl.String,
+        "programme": pl.String,
+        "start_date": pl.Date,
+        "end_date": pl.Date,
+        "monthly_amount": pl.Int64,
+    },
+    "health_visits": {
+        "child_id": pl.String,
+        "visit_date": pl.Date,
+        "kind": pl.String,
+        "icd10": pl.String,
+        "inpatient": pl.Boolean,
+    },
+    "screenings": {
+        "child_id": pl.String,
+        "screening_date": pl.Date,
+        "instrument": pl.String,
+        "score": pl.Int64,
+        "school_id": pl.String,
+    },
+    "incidents": {
+        "household_id": pl.String,
+        "child_id": pl.String,
+        "incident_date": pl.Date,
+        "kind": pl.String,
+    },
+    "home_visits": {
+        "child_id": pl.String,
+        "visit_date": pl.Date,
+        "concern": pl.Boolean,
+        "after_call_out": pl.Boolean,
+    },
+    "mandatory_reports": {
+        "child_id": pl.String,
+        "report_date": pl.Date,
+        "reporter_kind": pl.String,
+        "substantiated": pl.Boolean,
+    },
+    "transfers": {
+        "child_id": pl.String,
+        "transfer_date": pl.Date,
+        "from_school_id": pl.String,
+        "to_school_id": pl.String,
+    },
+}
+
+
+def _concat(parts: list[pl.DataFrame], table: str) -> pl.DataFrame:
+    """The parts of one event table; an empty table when no such event happened."""
+    return pl.concat(parts) if parts else pl.DataFrame(schema=_EVENT_SCHEMAS[table])

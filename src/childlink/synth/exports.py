@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -98,7 +99,7 @@ class PersonNoise:
     def names(self, names: ObjArray, defects: _Defects) -> ObjArray:
         out = names.copy()
         n = out.size
-        present = np.array([isinstance(v, str) for v in out])
+        present = np.array([isinstance(v, str) for v in out], dtype=bool)
         m = self.mask(n, "name_homophone", present)
         out = noise.homophone_typo(self.rng, out, m)
         defects.add("name_homophone", m & (out != names))
@@ -106,7 +107,7 @@ class PersonNoise:
         before = out.copy()
         out = noise.to_traditional(out, m)
         defects.add("name_traditional", m & (out != before))
-        has_dot = np.array([isinstance(v, str) and "·" in v for v in out])
+        has_dot = np.array([isinstance(v, str) and "·" in v for v in out], dtype=bool)
         m = self.mask(n, "middle_dot_variant", has_dot)
         out = noise.middle_dot_variant(self.rng, out, m)
         defects.add("middle_dot_variant", m)
@@ -124,14 +125,17 @@ class PersonNoise:
     ) -> ObjArray:
         out = ids.copy()
         n = out.size
-        present = np.array([isinstance(v, str) for v in out])
+        present = np.array([isinstance(v, str) for v in out], dtype=bool)
         m = present & (self.rng.random(n) < min(1.0, missing_rate * self.rates.scale))
         out = noise.drop_values(out, m)
         defects.add("id_missing", m)
         present &= ~m
         if born_before_2000 is not None:
             m = self.mask(n, "id_legacy15", present & born_before_2000)
+            before = out.copy()
             out = noise.legacy15(out, m)
+            # Numbers of people born in 2000 or later have no 15-digit form and stay as they are.
+            m &= out != before
             defects.add("id_legacy15", m)
             present &= ~m
         typos: tuple[tuple[str, Callable[[np.random.Generator, ObjArray, Mask], ObjArray]], ...] = (
@@ -144,7 +148,7 @@ class PersonNoise:
             before = out.copy()
             out = apply(self.rng, out, m)
             defects.add(name, m & (out != before))
-        ends_x = np.array([isinstance(v, str) and v.endswith("X") for v in out])
+        ends_x = np.array([isinstance(v, str) and v.endswith("X") for v in out], dtype=bool)
         m = self.mask(n, "id_lowercase_x", ends_x)
         out = noise.lowercase_x(out, m)
         defects.add("id_lowercase_x", m)
@@ -384,6 +388,22 @@ class ExportContext:
         return result
 
 
+def _zfill(values: npt.NDArray[Any], width: int) -> npt.NDArray[np.str_]:
+    """``np.char.zfill`` that also accepts an empty array (numpy 2 fails on one)."""
+    result: npt.NDArray[np.str_] = (
+        np.char.zfill(values, width) if values.size else values.astype(str)
+    )
+    return result
+
+
+def _replace(values: npt.NDArray[Any], old: str, new: str) -> npt.NDArray[np.str_]:
+    """``np.char.replace`` that also accepts an empty array (numpy 2 fails on one)."""
+    result: npt.NDArray[np.str_] = (
+        np.char.replace(values, old, new) if values.size else values.astype(str)
+    )
+    return result
+
+
 def _np_dates(series: pl.Series) -> npt.NDArray[np.datetime64]:
     result: npt.NDArray[np.datetime64] = series.to_numpy().astype("datetime64[D]")
     return result
@@ -427,6 +447,37 @@ class RenderedPeople:
     defects: ObjArray
     order: npt.NDArray[np.int64]
     """Index into the rows given to :func:`render_people` for each output row."""
+
+    def first_occurrence(self) -> npt.NDArray[np.int64]:
+        """For each output row, the output position of the first copy of the same source row."""
+        first_position = np.full(self.order.max() + 1 if self.order.size else 0, -1)
+        positions = np.arange(self.order.size)
+        # Reverse so the earliest output position of each source row wins.
+        first_position[self.order[::-1]] = positions[::-1]
+        result: npt.NDArray[np.int64] = first_position[self.order]
+        return result
+
+    def exact(self, columns: list[Any], keep: tuple[int, ...] = ()) -> list[Any]:
+        """Make each duplicate row an exact copy of its first occurrence.
+
+        Columns drawn per output row (a class, a stale address, a date style) would otherwise
+        differ between a row and its duplicate. Columns in ``keep`` (a running 序号) stay as
+        they are, as a re-keyed duplicate gets a new serial number.
+        """
+        source = self.first_occurrence()
+        return [
+            column if i in keep or not isinstance(column, np.ndarray) else column[source]
+            for i, column in enumerate(columns)
+        ]
+
+    def exact_values(self, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """One column made exact (see :meth:`exact`), e.g. per-row defects drawn after ordering."""
+        result: npt.NDArray[Any] = values[self.first_occurrence()]
+        return result
+
+    def exact_frame(self, records: pl.DataFrame) -> pl.DataFrame:
+        """:meth:`exact` for a frame of output rows."""
+        return records[self.first_occurrence()]
 
 
 def render_people(
@@ -496,10 +547,10 @@ def student_numbers(ctx: ExportContext, child_ids: ObjArray) -> ObjArray:
     """National student number: ``G`` + true ID number, or ``L`` + a temporary number."""
     facts = ctx.persons(child_ids)
     ids = facts["id_number"].to_numpy().astype(object)
-    temp = np.char.add(
-        "L", np.char.zfill(ctx.rng.integers(0, 10**12, ids.size).astype(str), 17)
-    ).astype(object)
-    known = np.array([isinstance(v, str) for v in ids])
+    temp = np.char.add("L", _zfill(ctx.rng.integers(0, 10**12, ids.size).astype(str), 17)).astype(
+        object
+    )
+    known = np.array([isinstance(v, str) for v in ids], dtype=bool)
     result: ObjArray = np.where(
         known, np.char.add("G", np.where(known, ids, "").astype(str)).astype(object), temp
     )
@@ -580,7 +631,7 @@ def export_education(ctx: ExportContext) -> list[Path]:
             facts["guardian_phone"].to_numpy().astype(object),
             address,
         ]
-        sheets.append((sheet, header, columns))
+        sheets.append((sheet, header, people.exact(columns)))
         ctx.truth.add(
             "education_registry",
             f"education/{registry}",
@@ -638,7 +689,10 @@ def export_civil_affairs(ctx: ExportContext) -> list[Path]:
     rows = rows[people.order]
     facts = people.facts
     person_noise = PersonNoise(ctx.rng, ctx.config.noise)
+    # Defects of the guardian's name, ID number and phone belong to the guardian's truth record;
+    # the child's own blanked fields to the child's.
     guardian_defects = _Defects(facts.height)
+    child_extra = _Defects(facts.height)
     guardian_name = person_noise.names(
         facts["guardian_name"].to_numpy().astype(object), guardian_defects
     )
@@ -675,9 +729,7 @@ def export_civil_affairs(ctx: ExportContext) -> list[Path]:
         people.id_number,
         np.array([SEX_ZH[s] for s in people.sex], dtype=object),
         _mixed_dates(ctx.rng, people.birth_date, CIVIL_DATE_STYLES),
-        person_noise.blanks(
-            facts["ethnicity"].to_numpy().astype(object), guardian_defects, "ethnicity"
-        ),
+        person_noise.blanks(facts["ethnicity"].to_numpy().astype(object), child_extra, "ethnicity"),
         rows["programme"].to_numpy().astype(object),
         _mixed_dates(ctx.rng, _np_dates(rows["start_date"]), CIVIL_DATE_STYLES),
         _mixed_dates(ctx.rng, _np_dates(rows["end_date"]), CIVIL_DATE_STYLES),
@@ -692,8 +744,8 @@ def export_civil_affairs(ctx: ExportContext) -> list[Path]:
         ctx.stale_addresses(facts, np.full(facts.height, export_day)),
     ]
     path = out / "welfare_rolls.csv"
-    write_csv(path, header, columns, encoding="gbk")
-    defects = _join_defects(people.defects, guardian_defects.joined())
+    write_csv(path, header, people.exact(columns, keep=(0,)), encoding="gbk")
+    defects = _join_defects(people.defects, people.exact_values(child_extra.joined()))
     ctx.truth.add(
         "civil_affairs_welfare",
         "civil_affairs/welfare_rolls.csv",
@@ -708,6 +760,7 @@ def export_civil_affairs(ctx: ExportContext) -> list[Path]:
         None,
         facts["guardian_id"].to_numpy().astype(object),
         "guardian",
+        people.exact_values(guardian_defects.joined()),
     )
     ctx.progress("civil affairs welfare rolls")
     return [path]
@@ -798,7 +851,7 @@ def export_public_security(ctx: ExportContext) -> list[Path]:
     relation_arr = np.array(relation, dtype=object)[people.order]
     household_number = np.char.add(
         ctx.config.county_code,
-        np.char.zfill(np.char.lstrip(members["household_id"].to_numpy().astype(str), "H"), 7),
+        _zfill(np.char.lstrip(members["household_id"].to_numpy().astype(str), "H"), 7),
     ).astype(object)
     registered_on = facts["birth_date"].to_numpy().astype("datetime64[D]") + ctx.rng.integers(
         5, 200, facts.height
@@ -826,7 +879,7 @@ def export_public_security(ctx: ExportContext) -> list[Path]:
         noise.format_dates(ctx.rng, registered_on, {DateStyle.COMPACT: 1.0}),
     ]
     register_path = out / "household_register.csv"
-    write_csv(register_path, header, columns, encoding="utf-8")
+    write_csv(register_path, header, people.exact(columns), encoding="utf-8")
     ctx.truth.add(
         "public_security_household",
         "public_security/household_register.csv",
@@ -885,8 +938,8 @@ def _export_incidents(ctx: ExportContext, out: Path, heads: pl.DataFrame) -> Pat
     numbers = np.char.add(
         "J",
         np.char.add(
-            np.char.replace(incident_day.astype(str), "-", ""),
-            np.char.zfill((np.arange(n) % 10_000).astype(str), 4),
+            _replace(incident_day.astype(str), "-", ""),
+            _zfill((np.arange(n) % 10_000).astype(str), 4),
         ),
     )
     disposal = np.array(
@@ -904,7 +957,7 @@ def _export_incidents(ctx: ExportContext, out: Path, heads: pl.DataFrame) -> Pat
     ]
     columns = [
         numbers.astype(object),
-        np.char.replace(when, "T", " ").astype(object),
+        _replace(when, "T", " ").astype(object),
         np.array([_KIND_ZH[k] for k in incidents["kind"].to_numpy()], dtype=object),
         ctx.stale_addresses(people.facts, incident_day),
         people.name,
@@ -1001,7 +1054,7 @@ def _export_floating_population(ctx: ExportContext, out: Path) -> Path:
         np.where(is_child, "随迁", "务工").astype(object),
     ]
     path = out / "floating_population.csv"
-    write_csv(path, header, columns, encoding="utf-8")
+    write_csv(path, header, people.exact(columns), encoding="utf-8")
     ctx.truth.add(
         "public_security_floating",
         "public_security/floating_population.csv",
@@ -1087,18 +1140,18 @@ def export_health(ctx: ExportContext) -> list[Path]:
     )
     newborn = (
         (age_days < 60)
-        & np.array([isinstance(m, str) for m in mother_name])
+        & np.array([isinstance(m, str) for m in mother_name], dtype=bool)
         & (ctx.rng.random(facts.height) < 0.7)
     )
+    newborn = people.exact_values(newborn)
     name = people.name.copy()
     id_number = people.id_number.copy()
     sex = people.sex
     for i in np.flatnonzero(newborn):
         name[i] = placeholder_newborn_name(str(mother_name[i]), sex[i] == "M")
         id_number[i] = None
-    defects = people.defects.copy()
-    defects[newborn] = np.char.add(defects[newborn].astype(str), ";newborn_placeholder").astype(
-        object
+    defects = _join_defects(
+        people.defects, np.where(newborn, "newborn_placeholder", "").astype(object)
     )
     kind = visits["kind"].to_numpy()
     hospital = (kind != "routine") | (ctx.rng.random(kind.size) < 0.3)
@@ -1109,9 +1162,7 @@ def export_health(ctx: ExportContext) -> list[Path]:
     hours = ctx.rng.integers(7 * 60, 22 * 60, kind.size).astype("timedelta64[m]")
     records = frame(
         {
-            "record_id": np.char.add(
-                "HV", np.char.zfill(np.arange(1, kind.size + 1).astype(str), 9)
-            ),
+            "record_id": np.char.add("HV", _zfill(np.arange(1, kind.size + 1).astype(str), 9)),
             "patient_name": name,
             "id_no": id_number,
             "gender": np.where(
@@ -1122,7 +1173,7 @@ def export_health(ctx: ExportContext) -> list[Path]:
             "birth_date": noise.format_dates(
                 ctx.rng, people.birth_date, {DateStyle.ISO: 0.8, DateStyle.COMPACT: 0.2}
             ),
-            "visit_time": np.char.replace(
+            "visit_time": _replace(
                 (visit_day.astype("datetime64[m]") + hours).astype(str), "T", " "
             ),
             "facility": facility,
@@ -1147,7 +1198,7 @@ def export_health(ctx: ExportContext) -> list[Path]:
         },
     )
     visits_path = out / "visits.jsonl"
-    write_jsonl(visits_path, records)
+    write_jsonl(visits_path, people.exact_frame(records))
     ctx.truth.add(
         "health_visits",
         "health/visits.jsonl",
@@ -1166,7 +1217,7 @@ def export_health(ctx: ExportContext) -> list[Path]:
     records = frame(
         {
             "screening_id": np.char.add(
-                "MH", np.char.zfill(np.arange(1, screenings.height + 1).astype(str), 9)
+                "MH", _zfill(np.arange(1, screenings.height + 1).astype(str), 9)
             ),
             "name": people.name,
             "id_no": people.id_number,
@@ -1184,7 +1235,7 @@ def export_health(ctx: ExportContext) -> list[Path]:
         schema_overrides={"id_no": pl.String, "name": pl.String},
     )
     screenings_path = out / "mental_health_screenings.jsonl"
-    write_jsonl(screenings_path, records)
+    write_jsonl(screenings_path, people.exact_frame(records))
     ctx.truth.add(
         "health_screenings",
         "health/mental_health_screenings.jsonl",
@@ -1285,14 +1336,14 @@ def export_womens_federation(ctx: ExportContext) -> list[Path]:
     ]
     path = out / "home_visits.xlsx"
     title = f"{ctx.config.county_name}妇联儿童之家入户走访记录表"
-    write_xlsx(path, [("走访记录", header, columns)], title_row=title)
+    write_xlsx(path, [("走访记录", header, people.exact(columns, keep=(0,)))], title_row=title)
     ctx.truth.add(
         "womens_federation_visits",
         "womens_federation/home_visits.xlsx",
         "走访记录",
         visits["child_id"].to_numpy().astype(object),
         "subject",
-        _join_defects(people.defects, extra.joined()),
+        _join_defects(people.defects, people.exact_values(extra.joined())),
     )
     ctx.progress("women's federation home visits")
     return [path]
@@ -1347,9 +1398,7 @@ def export_procuratorate(ctx: ExportContext) -> list[Path]:
         "处理情况",
     ]
     columns = [
-        np.char.add("QZBG", np.char.zfill(np.arange(1, facts.height + 1).astype(str), 6)).astype(
-            object
-        ),
+        np.char.add("QZBG", _zfill(np.arange(1, facts.height + 1).astype(str), 6)).astype(object),
         noise.format_dates(ctx.rng, day, {DateStyle.CHINESE: 0.7, DateStyle.ISO: 0.3}),
         np.array([_REPORTER[k] for k in reports["reporter_kind"].to_numpy()], dtype=object),
         people.name,
@@ -1366,7 +1415,7 @@ def export_procuratorate(ctx: ExportContext) -> list[Path]:
         result,
     ]
     path = out / "mandatory_reports.csv"
-    write_csv(path, header, columns, encoding="utf-8-sig")
+    write_csv(path, header, people.exact(columns), encoding="utf-8-sig")
     ctx.truth.add(
         "procuratorate_reports",
         "procuratorate/mandatory_reports.csv",

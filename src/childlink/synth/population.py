@@ -99,7 +99,10 @@ def build_population(config: SynthConfig, geo: Geography, rng: np.random.Generat
     gaps = np.where(birth_order == 0, 0, 300 + rng.gamma(2.0, 450.0, household_of_child.size))
     gaps = np.where(is_twin, 0, gaps).astype(np.int64)
     birth_day = eldest_day[household_of_child] + _cumsum_within(gaps, household_of_child)
-    keep_child = birth_day < end_day - 20
+    # Only minors: born after the day 18 years before the time line (an elder sibling who is
+    # already an adult stays out) and at least 20 days before its end.
+    adult_line = _day_number(_years_before(config.start, 18))
+    keep_child = (birth_day > adult_line) & (birth_day < end_day - 20)
 
     # Trim to exactly N children, keeping whole households.
     kept_per_household = np.bincount(household_of_child[keep_child], minlength=n_households)
@@ -413,6 +416,14 @@ def build_population(config: SynthConfig, geo: Geography, rng: np.random.Generat
         "ethnicity", "migrated", "phone",
     )  # fmt: skip
     return Population(households=households, adults=adults, children=children)
+
+
+def _years_before(date: dt.date, years: int) -> dt.date:
+    """The same day ``years`` earlier (28 February for a 29 February without its year)."""
+    try:
+        return date.replace(year=date.year - years)
+    except ValueError:
+        return dt.date(date.year - years, 2, 28)
 
 
 def _rank_within(groups: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -33,7 +33,7 @@ from childlink.synth.geography import build_geography
 from childlink.synth.population import build_population
 
 #: Number of progress steps :func:`generate_county` reports (for progress bars).
-PROGRESS_STEPS = 16
+PROGRESS_STEPS = 14
 CATEGORY_COLUMNS = (
     "left_behind",
     "orphan",

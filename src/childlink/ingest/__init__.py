@@ -1,0 +1,1 @@
+"""Ingestion: read department exports, map and standardise them, and record every row."""

@@ -1,0 +1,1 @@
+"""Data quality: per-batch field metrics, quarantine workflow and quality reports."""
