@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from childlink.cli.main import app
 from childlink.config import Settings
 from childlink.regions.models import Region
-from childlink.sources.models import DataSource, Department
+from childlink.sources.models import DataSource, Department, SourceRecord
 from childlink.store.engine import build_engine
 
 
@@ -25,6 +25,8 @@ def test_demo_builds_county_and_loads_reference_data(
     result = CliRunner().invoke(app, ["demo", "--children", "300", "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert "Demo county ready" in result.output
+    assert "every row reconciles" in result.output
+    assert (data_dir / "quality-report.html").is_file()
 
     county = data_dir / "demo-county"
     manifest = json.loads((county / "manifest.json").read_text(encoding="utf-8"))
@@ -37,12 +39,16 @@ def test_demo_builds_county_and_loads_reference_data(
             regions = connection.scalar(sa.select(sa.func.count()).select_from(Region))
             departments = connection.scalar(sa.select(sa.func.count()).select_from(Department))
             sources = connection.scalar(sa.select(sa.func.count()).select_from(DataSource))
+            records = connection.scalar(sa.select(sa.func.count()).select_from(SourceRecord))
             villages = connection.scalar(
                 sa.select(sa.func.count()).select_from(Region).where(Region.level == "village")
             )
     finally:
         engine.dispose()
     assert regions == regions_in_file
+    truth_rows = manifest["summary"]["exports"]
+    assert records is not None
+    assert 0 < records <= sum(item["rows"] for item in truth_rows)
     assert villages == manifest["summary"]["villages"]
     assert departments == 6
     assert sources is not None

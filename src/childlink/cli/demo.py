@@ -12,9 +12,16 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from childlink.cli.db import cli_settings
+from childlink.cli.ingest import plan_ingest, print_results
+from childlink.cli.quality import print_truth_scores
 from childlink.cli.synth import print_summary
+from childlink.ingest.mapping import available_mappings
+from childlink.ingest.service import ingest_file
+from childlink.quality.report import QualityReport, build_report, render_html
+from childlink.quality.truth_check import score_against_truth
 from childlink.regions.service import load_regions
 from childlink.sources.service import seed_reference_data
 from childlink.store import migrate
@@ -73,6 +80,49 @@ def demo(
         f"{regions:,} regions loaded; {seeded.departments_created} department(s) and "
         f"{seeded.sources_created} data source(s) added"
     )
+    console.rule("[bold]4. Ingest every department export")
+    mappings = available_mappings(settings.mappings_dir)
+    plan = plan_ingest([], None, county_dir, mappings)
+    engine = build_engine(settings)
+    factory = create_session_factory(engine)
+    results = []
+    try:
+        with database_errors(settings.effective_database_url):
+            for mapping, path in plan:
+                with console.status(f"ingesting {mapping.source} ({path.name}) ..."):
+                    results.append(ingest_file(factory, mapping, path))
+            print_results(results)
+
+            console.rule("[bold]5. Data quality")
+            with factory() as session:
+                report = build_report(session, samples=0)
+                scores = score_against_truth(session, county_dir)
+    finally:
+        engine.dispose()
+    html_path = settings.data_dir / "quality-report.html"
+    html_path.write_text(render_html(report), encoding="utf-8")
+    print_reasons(report)
+    print_truth_scores(scores)
+    verdict = "[green]every row reconciles[/]" if report.reconciles else "[red]NOT reconciled[/]"
+    console.print(f"{verdict}; full report: {html_path} (or `childlink quality report`)")
+
     console.rule("[bold green]Demo county ready")
     console.print(f"department exports: {county_dir / 'exports'}")
     console.print(f"ground truth (for measuring only): {county_dir / 'truth'}")
+    console.print("quarantined rows: `childlink quarantine list`")
+
+
+def print_reasons(report: QualityReport) -> None:
+    """Quarantine reasons over every source, most frequent first."""
+    counts: dict[tuple[str, str], int] = {}
+    for source in report.sources:
+        for reason in source.summary.quarantine_reasons:
+            key = (reason.code, reason.label_zh)
+            counts[key] = counts.get(key, 0) + reason.count
+    table = Table(title="Quarantine reasons (all sources)")
+    table.add_column("reason")
+    table.add_column("原因")
+    table.add_column("rows", justify="right")
+    for (code, label), count in sorted(counts.items(), key=lambda item: -item[1]):
+        table.add_row(code, label, f"{count:,}")
+    console.print(table)

@@ -105,7 +105,7 @@ def ingest(
     """Ingest department files: standardise, fix what is safe, quarantine the rest, count all."""
     settings = cli_settings()
     mappings = available_mappings(settings.mappings_dir)
-    plan = _plan(files or [], source, county, mappings)
+    plan = plan_ingest(files or [], source, county, mappings)
     engine = build_engine(settings)
     factory = create_session_factory(engine)
     results: list[IngestResult] = []
@@ -139,12 +139,13 @@ def ingest(
         print_results(results)
 
 
-def _plan(
+def plan_ingest(
     files: list[Path],
     source: str | None,
     county: Path | None,
     mappings: dict[str, SourceMapping],
 ) -> list[tuple[SourceMapping, Path]]:
+    """Which mapping reads which file, registers before events (so later stages find people)."""
     if county is not None:
         exports = county / "exports"
         if not exports.is_dir():

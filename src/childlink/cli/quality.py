@@ -7,8 +7,10 @@ command opens one session on ``CHILDLINK_DATABASE_URL`` and disposes of the engi
 from __future__ import annotations
 
 import getpass
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -23,6 +25,7 @@ from childlink.ingest.mapping import available_mappings
 from childlink.quality import quarantine as quarantine_service
 from childlink.quality.quarantine import QuarantinePage, RecordDetail
 from childlink.quality.report import DEFAULT_SAMPLES, build_report, render_html, render_text
+from childlink.quality.truth_check import DefectScore, score_against_truth
 from childlink.store.engine import build_engine, create_session_factory, database_errors
 
 console = Console()
@@ -90,6 +93,59 @@ def report(
             console.print(Text(f"HTML report written to {html}"))
     if not result.reconciles:
         raise typer.Exit(code=1)
+
+
+@quality_app.command("truth-check")
+def truth_check(
+    county: Path = typer.Option(..., "--county", help="The synthetic county that was ingested."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Score ingestion per injected defect against a synthetic county's ground truth."""
+    if not (county / "truth" / "records.parquet").is_file():
+        raise ChildLinkError(f"{county} has no truth/records.parquet: is it a synthetic county?")
+    with _session() as session:
+        scores = score_against_truth(session, county)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        **asdict(score),
+                        "missed": score.missed,
+                        "detection_rate": score.detection_rate,
+                    }
+                    for score in scores
+                ]
+            )
+        )
+        return
+    print_truth_scores(scores)
+
+
+def print_truth_scores(scores: list[DefectScore]) -> None:
+    """A table of how ingestion treated each kind of injected defect."""
+    table = Table(title="Injected defects vs. what ingest did (ground truth)")
+    table.add_column("defect")
+    for column in ("rows", "handled", "held (other reason)", "undetectable", "missed", "rate"):
+        table.add_column(column, justify="right")
+    for score in scores:
+        rate = score.detection_rate
+        table.add_row(
+            score.defect,
+            f"{score.rows:,}",
+            f"{score.handled:,}",
+            f"{score.quarantined_other:,}",
+            f"{score.undetectable:,}",
+            f"{score.missed:,}",
+            "—" if rate is None else f"{rate:.1%}",
+        )
+    console.print(table)
+    console.print(
+        Text(
+            "rate = (handled + held) / detectable rows; undetectable: no trace a single source "
+            "can see (homophones are linkage's job; consistency needs a valid ID number)"
+        )
+    )
 
 
 @quarantine_app.command("list")
