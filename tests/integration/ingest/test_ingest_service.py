@@ -260,3 +260,21 @@ def test_killed_ingest_leaves_all_or_nothing(
             assert orphans == 0
     finally:
         engine.dispose()
+
+
+def test_unknown_columns_are_noted_and_kept_in_the_raw_row(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    mapping = available_mappings()["procuratorate.mandatory_reports"]
+    path = tmp_path / "mandatory_reports.csv"
+    path.write_text(
+        "报告编号,报告日期,未成年人姓名,备注\nQZBG1,2025年1月2日,张三,新增的一列\n",
+        encoding="utf-8",
+    )
+    result = ingest_file(factory, mapping, path)
+    assert result.notes["unmapped_columns"] == ["备注"]
+    with factory() as session:
+        record = session.scalars(sa.select(SourceRecord)).one()
+        batch = session.scalars(sa.select(IngestBatch)).one()
+    assert record.raw_row["备注"] == "新增的一列"
+    assert batch.notes["unmapped_columns"] == ["备注"]
