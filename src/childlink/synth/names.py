@@ -391,13 +391,73 @@ _HAN_STYLE_SURNAMES: Final[Mapping[str, Mapping[str, float]]] = {
 }  # fmt: skip
 
 
+#: Roles of the members of a household for :func:`draw_minority_household_names`.
+HOUSEHOLD_ROLES: Final[tuple[str, ...]] = (
+    "father",
+    "mother",
+    "grandfather",
+    "grandmother",
+    "child",
+)
+#: Roles that belong to the father's line and so carry the household's surname or clan name.
+_LINEAGE_ROLES: Final[tuple[str, ...]] = ("father", "grandfather", "child")
+#: Every group with naming rules, in the fixed order in which their names are drawn.
+_NAMED_GROUPS: Final[tuple[str, ...]] = (*_HAN_STYLE_SURNAMES, "维吾尔族", "彝族", "藏族")
+
+
+def _pick_index(rng: np.random.Generator, size: int, n: int) -> npt.NDArray[np.int64]:
+    """Indices into a pool of ``size`` names with a mild preference for its first entries."""
+    weights = np.arange(1, size + 1, dtype=np.float64) ** -0.5
+    result: npt.NDArray[np.int64] = rng.choice(size, size=n, p=weights / weights.sum())
+    return result
+
+
 def _pick(rng: np.random.Generator, pool: tuple[str, ...], n: int) -> npt.NDArray[np.object_]:
     """Draws from ``pool`` with a mild preference for its first entries."""
-    weights = np.arange(1, len(pool) + 1, dtype=np.float64) ** -0.5
-    result: npt.NDArray[np.object_] = rng.choice(
-        np.array(pool, dtype=object), size=n, p=weights / weights.sum()
-    )
+    result: npt.NDArray[np.object_] = np.array(pool, dtype=object)[_pick_index(rng, len(pool), n)]
     return result
+
+
+def _distinct_within(
+    household: npt.NDArray[np.int64], index: npt.NDArray[np.int64], pool_size: int
+) -> npt.NDArray[np.int64]:
+    """``index`` with repeats inside a household moved on to the next free entry of the pool.
+
+    The first person of a household keeps their entry; a household needs at most ``pool_size``
+    people for all of them to get distinct entries.
+    """
+    index = index.copy()
+    for _ in range(pool_size):
+        _, first = np.unique(household * pool_size + index, return_index=True)
+        repeat = np.ones(index.size, dtype=bool)
+        repeat[first] = False
+        if not repeat.any():
+            break
+        index[repeat] = (index[repeat] + 1) % pool_size
+    return index
+
+
+def _pick_by_sex(
+    rng: np.random.Generator,
+    is_male: npt.NDArray[np.bool_],
+    male_pool: tuple[str, ...],
+    female_pool: tuple[str, ...],
+    *,
+    household: npt.NDArray[np.int64] | None = None,
+) -> npt.NDArray[np.object_]:
+    """Names from the pool of each person's sex.
+
+    With ``household``, the people of one household and sex get distinct names (no father and
+    son, nor two sisters, of one name).
+    """
+    out = np.empty(is_male.size, dtype=object)
+    for male, pool in ((True, male_pool), (False, female_pool)):
+        rows = np.flatnonzero(is_male == male)
+        index = _pick_index(rng, len(pool), rows.size)
+        if household is not None:
+            index = _distinct_within(household[rows], index, len(pool))
+        out[rows] = np.array(pool, dtype=object)[index]
+    return out
 
 
 def _join(*parts: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
@@ -408,6 +468,186 @@ def _join(*parts: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
     return result
 
 
+def draw_minority_groups(
+    rng: np.random.Generator, n: int, *, mix: Mapping[str, float] | None = None
+) -> npt.NDArray[np.object_]:
+    """``n`` ethnic groups (GB 3304 names) drawn with the weights of ``mix``.
+
+    The default mix is :data:`DEFAULT_MINORITY_MIX`.
+
+    Raises:
+        SynthError: a group without naming rules, or weights that are negative or sum to zero.
+    """
+    weights = dict(DEFAULT_MINORITY_MIX if mix is None else mix)
+    unknown = set(weights) - set(_NAMED_GROUPS)
+    if unknown:
+        raise SynthError(f"no naming rules for ethnic group(s): {sorted(unknown)}")
+    total = sum(weights.values())
+    if total <= 0 or any(w < 0 for w in weights.values()):
+        raise SynthError("minority mix weights must be non-negative with a positive sum")
+    groups = np.array(list(weights), dtype=object)
+    result: npt.NDArray[np.object_] = rng.choice(
+        groups, size=n, p=np.array(list(weights.values()), dtype=np.float64) / total
+    )
+    return result
+
+
+def _han_style_names(
+    rng: np.random.Generator,
+    group: str,
+    n_households: int,
+    household: npt.NDArray[np.int64],
+    lineage: npt.NDArray[np.bool_],
+    is_male: npt.NDArray[np.bool_],
+    years: npt.NDArray[np.int64],
+) -> npt.NDArray[np.object_]:
+    """The father's line shares the household surname; wives keep their own surname."""
+    mix = _HAN_STYLE_SURNAMES[group]
+    pool = np.array(list(mix), dtype=object)
+    p = np.array(list(mix.values()), dtype=np.float64)
+    p /= p.sum()
+    household_surname = rng.choice(pool, size=n_households, p=p)
+    own_surname = rng.choice(pool, size=household.size, p=p)
+    surname = np.where(lineage, household_surname[household], own_surname)
+    return _join(surname, draw_given_names(rng, is_male, years))
+
+
+def _uyghur_names(
+    rng: np.random.Generator,
+    n_households: int,
+    household: npt.NDArray[np.int64],
+    role: npt.NDArray[np.object_],
+    is_male: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.object_]:
+    """Own name · father's own name; the father's is the household father's (or grandfather's)."""
+    own = _pick_by_sex(rng, is_male, _UYGHUR_MALE, _UYGHUR_FEMALE, household=household)
+    # The fathers' names of whoever has no father in the household are drawn.
+    fathers_father = _pick(rng, _UYGHUR_MALE, n_households)
+    grandfathers_father = _pick(rng, _UYGHUR_MALE, n_households)
+    outsiders_father = _pick(rng, _UYGHUR_MALE, household.size)
+    father = role == "father"
+    grandfather = role == "grandfather"
+    fathers_father[household[father]] = own[father]
+    grandfathers_father[household[grandfather]] = own[grandfather]
+    second = np.where(
+        role == "child",
+        fathers_father[household],
+        np.where(father, grandfathers_father[household], outsiders_father),
+    )
+    return _join(own, np.full(household.size, _MIDDLE_DOT, dtype=object), second)
+
+
+def _yi_names(
+    rng: np.random.Generator,
+    n_households: int,
+    household: npt.NDArray[np.int64],
+    lineage: npt.NDArray[np.bool_],
+    is_male: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.object_]:
+    """Clan name + own name; the father's line shares a clan, wives keep another one."""
+    n_clans = len(_YI_CLANS)
+    household_clan = _pick_index(rng, n_clans, n_households)[household]
+    own_clan = _pick_index(rng, n_clans, household.size)
+    # Yi clans are exogamous: a wife's clan is never her husband's.
+    own_clan = np.where(own_clan == household_clan, (own_clan + 1) % n_clans, own_clan)
+    clan = np.array(_YI_CLANS, dtype=object)[np.where(lineage, household_clan, own_clan)]
+    own = _pick_by_sex(rng, is_male, _YI_MALE, _YI_FEMALE, household=household)
+    return _join(clan, own)
+
+
+def _tibetan_names(
+    rng: np.random.Generator, household: npt.NDArray[np.int64], is_male: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.object_]:
+    """No family name: one or (mostly) two two-character parts.
+
+    The last part differs between the people of one household and sex.
+    """
+    second = _pick_by_sex(rng, is_male, _TIBETAN_MALE, _TIBETAN_FEMALE, household=household)
+    first = _pick(rng, _TIBETAN_FIRST, is_male.size)
+    two_part = (rng.random(is_male.size) < 0.7) & (first != second)
+    result: npt.NDArray[np.object_] = np.where(two_part, _join(first, second), second)
+    return result
+
+
+def draw_minority_household_names(
+    rng: np.random.Generator,
+    groups: npt.NDArray[np.object_] | Sequence[str],
+    household: npt.NDArray[np.integer] | Sequence[int],
+    role: npt.NDArray[np.object_] | Sequence[str],
+    is_male: npt.NDArray[np.bool_] | Sequence[bool],
+    birth_years: npt.NDArray[np.integer] | Sequence[int],
+) -> npt.NDArray[np.object_]:
+    """Full names of the members of minority households, every household of one ethnic group.
+
+    Args:
+        groups: the ethnic group of each household (see :func:`draw_minority_groups`).
+        household: for each person, the index of their household in ``groups``.
+        role: for each person, one of :data:`HOUSEHOLD_ROLES`; a household has at most one
+            father and one grandfather (the father's father).
+        is_male: sex of each person.
+        birth_years: birth year of each person (for the given names of Han-style names).
+
+    The names follow each group's conventions, as in :func:`draw_minority_full_names`, and the
+    family ties between them:
+
+    - Han-style groups (苗族, 侗族, 布依族, 土家族, 回族): father, grandfather and children carry
+      the household's surname, mother and grandmother their own; given names fit each person's
+      sex and birth cohort;
+    - 维吾尔族: own name · father's own name, so a child's second part is the household father's
+      first part and the father's is the grandfather's (drawn when he is not in the household);
+    - 彝族: the father's line shares a clan name, mother and grandmother keep another clan;
+    - 藏族: no family name, each person's name is drawn on its own.
+
+    Within a Uyghur, Yi or Tibetan household no two people of one sex share their own name.
+
+    Returns:
+        An object array of ``str``, one full name per person.
+    """
+    groups = np.asarray(groups, dtype=object)
+    household = np.asarray(household, dtype=np.int64)
+    role = np.asarray(role, dtype=object)
+    is_male = np.asarray(is_male, dtype=bool)
+    years = np.asarray(birth_years, dtype=np.int64)
+    n = household.size
+    if groups.ndim != 1 or any(a.shape != (n,) for a in (household, role, is_male, years)):
+        raise SynthError(
+            "groups must be one-dimensional; household, role, is_male and birth_years "
+            "one-dimensional and of equal length"
+        )
+    unknown = set(groups.tolist()) - set(_NAMED_GROUPS)
+    if unknown:
+        raise SynthError(f"no naming rules for ethnic group(s): {sorted(unknown)}")
+    if n and (household.min() < 0 or household.max() >= groups.size):
+        raise SynthError("household indices must point into groups")
+    bad_roles = set(role.tolist()) - set(HOUSEHOLD_ROLES)
+    if bad_roles:
+        raise SynthError(f"unknown household role(s): {sorted(bad_roles)}")
+    for single in ("father", "grandfather"):
+        if np.bincount(household[role == single], minlength=1).max() > 1:
+            raise SynthError(f"a household has more than one {single}")
+    lineage = np.isin(role, _LINEAGE_ROLES)
+    person_group = groups[household] if n else np.empty(0, dtype=object)
+    names = np.empty(n, dtype=object)
+    for group in _NAMED_GROUPS:
+        rows = np.flatnonzero(person_group == group)
+        if not rows.size:
+            continue
+        # Renumber the group's households 0..k-1 so per-household draws have k entries.
+        present, local = np.unique(household[rows], return_inverse=True)
+        k = present.size
+        if group == "维吾尔族":
+            names[rows] = _uyghur_names(rng, k, local, role[rows], is_male[rows])
+        elif group == "彝族":
+            names[rows] = _yi_names(rng, k, local, lineage[rows], is_male[rows])
+        elif group == "藏族":
+            names[rows] = _tibetan_names(rng, local, is_male[rows])
+        else:
+            names[rows] = _han_style_names(
+                rng, group, k, local, lineage[rows], is_male[rows], years[rows]
+            )
+    return names
+
+
 def draw_minority_full_names(
     rng: np.random.Generator,
     is_male: npt.NDArray[np.bool_],
@@ -415,7 +655,10 @@ def draw_minority_full_names(
     birth_years: npt.NDArray[np.integer] | None = None,
     mix: Mapping[str, float] | None = None,
 ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
-    """Full names and GB 3304 ethnic groups for members of minority groups.
+    """Full names and GB 3304 ethnic groups for unrelated members of minority groups.
+
+    Each person is drawn on their own, as a child of a household of their own (for the members
+    of one household use :func:`draw_minority_household_names`):
 
     - 维吾尔族: own name, middle dot, father's name (``阿依古丽·买买提``, ``艾力·吐尔逊``);
     - 彝族: clan name followed by a given name (``阿苏伍各``, ``吉克阿依``);
@@ -432,45 +675,15 @@ def draw_minority_full_names(
     """
     is_male = np.asarray(is_male, dtype=bool)
     n = is_male.size
-    weights = dict(DEFAULT_MINORITY_MIX if mix is None else mix)
-    unknown = set(weights) - (set(_HAN_STYLE_SURNAMES) | {"维吾尔族", "彝族", "藏族"})
-    if unknown:
-        raise SynthError(f"no naming rules for ethnic group(s): {sorted(unknown)}")
-    total = sum(weights.values())
-    if total <= 0 or any(w < 0 for w in weights.values()):
-        raise SynthError("minority mix weights must be non-negative with a positive sum")
-    groups = np.array(list(weights), dtype=object)
-    group = rng.choice(groups, size=n, p=np.array(list(weights.values())) / total)
+    group = draw_minority_groups(rng, n, mix=mix)
     years = (
         np.full(n, 2016, dtype=np.int64)
         if birth_years is None
         else np.asarray(birth_years, dtype=np.int64)
     )
-    names = np.empty(n, dtype=object)
-    for name in groups:
-        for male in (True, False):
-            rows = np.flatnonzero((group == name) & (is_male == male))
-            k = rows.size
-            if not k:
-                continue
-            if name == "维吾尔族":
-                own = _pick(rng, _UYGHUR_MALE if male else _UYGHUR_FEMALE, k)
-                father = _pick(rng, _UYGHUR_MALE, k)
-                names[rows] = _join(own, np.full(k, _MIDDLE_DOT, dtype=object), father)
-            elif name == "彝族":
-                clan = _pick(rng, _YI_CLANS, k)
-                names[rows] = _join(clan, _pick(rng, _YI_MALE if male else _YI_FEMALE, k))
-            elif name == "藏族":
-                second = _pick(rng, _TIBETAN_MALE if male else _TIBETAN_FEMALE, k)
-                first = _pick(rng, _TIBETAN_FIRST, k)
-                two_part = (rng.random(k) < 0.7) & (first != second)
-                names[rows] = np.where(two_part, _join(first, second), second)
-            else:
-                mix_s = _HAN_STYLE_SURNAMES[name]
-                p = np.array(list(mix_s.values()), dtype=np.float64)
-                surname = rng.choice(np.array(list(mix_s), dtype=object), size=k, p=p / p.sum())
-                given = draw_given_names(rng, np.full(k, male), years[rows])
-                names[rows] = _join(surname, given)
+    names = draw_minority_household_names(
+        rng, group, np.arange(n), np.full(n, "child", dtype=object), is_male, years
+    )
     return names, group.astype(object)
 
 

@@ -23,7 +23,8 @@ from childlink.synth.frames import frame, keep_where
 from childlink.synth.geography import ORIGIN_COUNTIES, Geography
 from childlink.synth.names import (
     draw_given_names,
-    draw_minority_full_names,
+    draw_minority_groups,
+    draw_minority_household_names,
     draw_surnames,
     split_name,
 )
@@ -260,12 +261,6 @@ def build_population(config: SynthConfig, geo: Geography, rng: np.random.Generat
         surname = family_surname[hh] if role in ("father", "grandfather") else draw_surnames(rng, n)
         given = draw_given_names(rng, is_male, 1970 + (day[hh] / 365.25).astype(np.int64))
         name = np.char.add(surname.astype(str), given.astype(str)).astype(object)
-        ethnicity = np.full(n, "汉族", dtype=object)
-        mino = minority[hh]
-        if mino.any():
-            m_names, m_eth = draw_minority_full_names(rng, is_male[mino])
-            name[mino] = m_names
-            ethnicity[mino] = m_eth
         migrated = (
             father_migrated[hh]
             if role == "father"
@@ -285,7 +280,6 @@ def build_population(config: SynthConfig, geo: Geography, rng: np.random.Generat
                     "name": name,
                     "sex": np.where(is_male, "M", "F").astype(object),
                     "birth_day": day[hh],
-                    "ethnicity": ethnicity,
                     "migrated": migrated,
                     "phone": _phones(rng, n),
                     "id_region": id_region[hh],
@@ -324,12 +318,43 @@ def build_population(config: SynthConfig, geo: Geography, rng: np.random.Generat
     )
     surname = np.where(mother_surname_kids & (mother_idx >= 0), mother_surname, family_surname[hh])
     child_name = np.char.add(surname.astype(str), given.astype(str)).astype(object)
-    child_ethnicity = np.full(n_children, "汉族", dtype=object)
-    mino = minority[hh]
-    if mino.any():
-        m_names, m_eth = draw_minority_full_names(rng, is_male[mino])
-        child_name[mino] = m_names
-        child_ethnicity[mino] = m_eth
+
+    # Minority households: one ethnic group per household, shared by all its members, whose
+    # names follow that group's conventions and the family ties (shared surname or clan, the
+    # Uyghur child carrying the father's name).
+    minority_households = np.flatnonzero(minority)
+    group_of_household = np.full(n_households, "汉族", dtype=object)
+    group_of_household[minority_households] = draw_minority_groups(rng, minority_households.size)
+    local_household = np.full(n_households, -1, dtype=np.int64)
+    local_household[minority_households] = np.arange(minority_households.size)
+    adult_household = adults["household_index"].to_numpy()
+    adult_rows = np.flatnonzero(minority[adult_household])
+    child_rows = np.flatnonzero(minority[hh])
+    minority_names = draw_minority_household_names(
+        rng,
+        group_of_household[minority_households],
+        np.concatenate(
+            [local_household[adult_household[adult_rows]], local_household[hh[child_rows]]]
+        ),
+        np.concatenate(
+            [adults["role"].to_numpy()[adult_rows], np.full(child_rows.size, "child", dtype=object)]
+        ),
+        np.concatenate([adults["sex"].to_numpy()[adult_rows] == "M", is_male[child_rows]]),
+        np.concatenate(
+            [
+                1970 + (adults["birth_day"].to_numpy()[adult_rows] / 365.25).astype(np.int64),
+                birth_year[child_rows],
+            ]
+        ),
+    )
+    adult_name = adult_names.copy()
+    adult_name[adult_rows] = minority_names[: adult_rows.size]
+    child_name[child_rows] = minority_names[adult_rows.size :]
+    adults = adults.with_columns(
+        name=pl.Series(adult_name, dtype=pl.String),
+        ethnicity=pl.Series(group_of_household[adult_household], dtype=pl.String),
+    )
+    child_ethnicity = group_of_household[hh]
 
     unregistered = rng.random(n_children) < rates.unregistered
     child_id_numbers = _id_numbers(rng, id_region[hh].astype(str), birth_day, is_male)

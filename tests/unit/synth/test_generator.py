@@ -39,6 +39,8 @@ from childlink.synth.service import PROGRESS_STEPS, SynthSummary, generate_count
 
 CHILDREN = 1_500
 SEED = 20_240_901
+#: Minority groups that mostly use Han-style names (a surname and a given name).
+HAN_STYLE_MINORITIES = ("苗族", "侗族", "布依族", "土家族", "回族")
 
 Cell = Any  # a cell as read back: str, int, float, bool, datetime or None
 Row = dict[str, Cell]
@@ -480,13 +482,19 @@ def test_minority_names_and_name_collisions(county: County) -> None:
     assert (dotted == uyghur).all()
     assert not children.filter(pl.col("ethnicity") == "汉族")["name"].str.contains("·").any()
     assert (children["minority"] == (children["ethnicity"] != "汉族")).all()
-    minority = children.filter(pl.col("minority"))
+    # A minority household's children share its ethnic group, so the group is drawn per
+    # household: count households, not children.
+    minority = (
+        children.filter(pl.col("minority"))
+        .group_by("household_id")
+        .agg(pl.col("name").str.contains("·", literal=True).all().alias("dotted"))
+    )
     uyghur_share = DEFAULT_MINORITY_MIX["维吾尔族"] / sum(DEFAULT_MINORITY_MIX.values())
     assert_binomial(
-        int(minority["name"].str.contains("·", literal=True).sum()),
+        int(minority["dotted"].sum()),
         minority.height,
         uyghur_share,
-        "middle dot among minority children",
+        "middle dot among minority households",
     )
     assert 0.002 < float(np.mean(dotted.to_numpy())) < 0.05
     # Many children share a full name with a child of another household.
@@ -497,21 +505,52 @@ def test_minority_names_and_name_collisions(county: County) -> None:
     assert shared_names.len() >= 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generator bug: each member of a minority household draws its own ethnic group "
-    "and name, so siblings differ in ethnicity and Uyghur children do not carry their "
-    "father's name",
-)
 def test_siblings_of_a_minority_household_share_their_ethnic_group(county: County) -> None:
+    children = county.children.filter(pl.col("minority"))
     groups = (
-        county.children.filter(pl.col("minority"))
-        .group_by("household_id")
+        children.group_by("household_id")
         .agg(pl.col("ethnicity").n_unique().alias("groups"), pl.len().alias("children"))
         .filter(pl.col("children") > 1)
     )
     assert groups.height > 0
     assert (groups["groups"] == 1).all()
+    # The adults of a minority household belong to the children's group too.
+    adults = county.adults.join(
+        children.select("household_id", pl.col("ethnicity").alias("child_ethnicity")).unique(),
+        on="household_id",
+    )
+    assert adults.height > 0
+    assert (adults["ethnicity"] == adults["child_ethnicity"]).all()
+    # Children with their father's name, for the groups whose names follow the father.
+    with_father = children.join(
+        county.adults.select(
+            pl.col("person_id").alias("father_id"), pl.col("name").alias("father_name")
+        ),
+        on="father_id",
+    )
+    han_style = with_father.filter(pl.col("ethnicity").is_in(HAN_STYLE_MINORITIES))
+    assert han_style.height > 0
+    for child, father in han_style.select("name", "father_name").iter_rows():
+        surname = split_name(child)[0]
+        assert surname, child
+        assert surname == split_name(father)[0], (child, father)
+    uyghur = with_father.filter(pl.col("ethnicity") == "维吾尔族")
+    assert uyghur.height > 0
+    for child, father in uyghur.select("name", "father_name").iter_rows():
+        assert child.split("·")[1] == father.split("·")[0], (child, father)
+    yi = with_father.filter(pl.col("ethnicity") == "彝族")
+    for child, father in yi.select("name", "father_name").iter_rows():
+        assert child[:2] == father[:2], (child, father)
+    # Siblings of a Han-style minority household share one surname, even without a father.
+    surnames = (
+        children.filter(pl.col("ethnicity").is_in(HAN_STYLE_MINORITIES))
+        .with_columns(surname=pl.col("name").map_elements(lambda n: split_name(n)[0], pl.String))
+        .group_by("household_id")
+        .agg(pl.col("surname").n_unique().alias("surnames"), pl.len().alias("children"))
+        .filter(pl.col("children") > 1)
+    )
+    assert surnames.height > 0
+    assert (surnames["surnames"] == 1).all()
 
 
 # --- 4. ground truth is complete and reconciles with the files --------------------------------

@@ -307,3 +307,159 @@ def test_place_names_beyond_two_characters_stay_distinct() -> None:
     assert sum(len(name) == 4 for name in drawn) == 500
     with pytest.raises(SynthError):
         draw_place_names(_rng(), 10**6, "村")
+
+
+# ------------------------------------------------------------------ minority households
+
+
+def _households(
+    rng: np.random.Generator, n_households: int
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.object_], npt.NDArray[np.bool_], npt.NDArray[np.int64]
+]:
+    """Every household: father, mother, grandfather (every other one), grandmother, 3 children."""
+    household: list[int] = []
+    role: list[str] = []
+    is_male: list[bool] = []
+    years: list[int] = []
+    for h in range(n_households):
+        members = [("father", True, 1985), ("mother", False, 1987), ("grandmother", False, 1960)]
+        if h % 2:
+            members.append(("grandfather", True, 1958))
+        members += [("child", bool(rng.random() < 0.5), 2012 + k) for k in range(3)]
+        for r, male, year in members:
+            household.append(h)
+            role.append(r)
+            is_male.append(male)
+            years.append(year)
+    return (
+        np.array(household, dtype=np.int64),
+        np.array(role, dtype=object),
+        np.array(is_male),
+        np.array(years, dtype=np.int64),
+    )
+
+
+def _by_household(
+    household: npt.NDArray[np.int64], role: npt.NDArray[np.object_], full: npt.NDArray[np.object_]
+) -> dict[int, dict[str, list[str]]]:
+    out: dict[int, dict[str, list[str]]] = {}
+    for h, r, name in zip(household.tolist(), role.tolist(), full.tolist(), strict=True):
+        out.setdefault(h, {}).setdefault(r, []).append(name)
+    return out
+
+
+def test_minority_groups_follow_the_mix() -> None:
+    groups = names.draw_minority_groups(_rng(), 4_000, mix={"苗族": 3.0, "藏族": 1.0})
+    counts = Counter(groups.tolist())
+    assert set(counts) == {"苗族", "藏族"}
+    assert 0.7 < counts["苗族"] / 4_000 < 0.8
+    with pytest.raises(SynthError):
+        names.draw_minority_groups(_rng(), 3, mix={"火星族": 1.0})
+
+
+def test_han_style_minority_households_share_the_fathers_surname() -> None:
+    rng = _rng()
+    household, role, is_male, years = _households(rng, 400)
+    groups = np.array(["苗族", "侗族", "布依族", "土家族", "回族"] * 80, dtype=object)
+    full = names.draw_minority_household_names(rng, groups, household, role, is_male, years)
+    wives_share = 0
+    for h, members in _by_household(household, role, full).items():
+        surnames = {r: [split_name(n)[0] for n in ns] for r, ns in members.items()}
+        allowed = set(names._HAN_STYLE_SURNAMES[groups[h]])
+        assert all(s in allowed for ss in surnames.values() for s in ss), members
+        (father,) = surnames["father"]
+        assert set(surnames["child"]) == {father}, members
+        assert surnames.get("grandfather", [father]) == [father], members
+        wives_share += surnames["mother"][0] == father
+    # Wives keep their own surname, which only sometimes is the husband's.
+    assert wives_share < 0.4 * 400
+
+
+def test_han_style_minority_given_names_fit_each_persons_cohort() -> None:
+    rng = _rng()
+    n = 3_000
+    household = np.arange(n)
+    role = np.full(n, "father", dtype=object)
+    is_male = np.ones(n, dtype=bool)
+    old = names.draw_minority_household_names(
+        rng, np.full(n, "苗族", dtype=object), household, role, is_male, np.full(n, 1960)
+    )
+    young = names.draw_minority_household_names(
+        rng, np.full(n, "苗族", dtype=object), household, role, is_male, np.full(n, 2020)
+    )
+    old_pool = set(given_name_pool(0, male=True, single=False))
+    young_pool = set(given_name_pool(4, male=True, single=False))
+    old_given = [split_name(name)[1] for name in old]
+    young_given = [split_name(name)[1] for name in young]
+    assert sum(g in old_pool for g in old_given) > 5 * sum(g in young_pool for g in old_given)
+    assert sum(g in young_pool for g in young_given) > 5 * sum(g in old_pool for g in young_given)
+
+
+def test_uyghur_children_carry_their_fathers_name() -> None:
+    rng = _rng()
+    household, role, is_male, years = _households(rng, 300)
+    # Every third household has no father.
+    keep = ~((role == "father") & (household % 3 == 0))
+    household, role, is_male, years = household[keep], role[keep], is_male[keep], years[keep]
+    groups = np.full(300, "维吾尔族", dtype=object)
+    full = names.draw_minority_household_names(rng, groups, household, role, is_male, years)
+    for h, members in _by_household(household, role, full).items():
+        parts = {r: [name.split("·") for name in ns] for r, ns in members.items()}
+        assert all(len(p) == 2 and all(p) for ps in parts.values() for p in ps), members
+        children_fathers = {p[1] for p in parts["child"]}
+        assert len(children_fathers) == 1, members
+        if "father" in parts:
+            (father,) = parts["father"]
+            assert children_fathers == {father[0]}, members
+            if "grandfather" in parts:
+                assert father[1] == parts["grandfather"][0][0], members
+        # No two people of one sex in a household share their own name.
+        here = household == h
+        own = [(n.split("·")[0], m) for n, m in zip(full[here], is_male[here], strict=True)]
+        assert len(set(own)) == len(own), members
+
+
+def test_yi_households_share_the_fathers_clan_and_tibetans_have_no_family_name() -> None:
+    rng = _rng()
+    household, role, is_male, years = _households(rng, 300)
+    groups = np.array(["彝族", "藏族"] * 150, dtype=object)
+    full = names.draw_minority_household_names(rng, groups, household, role, is_male, years)
+    clans = set(names._YI_CLANS)
+    for h, members in _by_household(household, role, full).items():
+        everyone = [n for ns in members.values() for n in ns]
+        assert len(set(everyone)) == len(everyone), members
+        if groups[h] == "藏族":
+            assert all(len(n) in (2, 4) and "·" not in n for n in everyone), members
+            continue
+        assert all(len(n) == 4 and n[:2] in clans for n in everyone), members
+        (father,) = members["father"]
+        assert {n[:2] for n in members["child"]} == {father[:2]}, members
+        # Clans are exogamous: the mother's clan is another one.
+        assert members["mother"][0][:2] != father[:2], members
+
+
+def test_minority_household_names_are_deterministic_and_validated() -> None:
+    household, role, is_male, years = _households(_rng(), 50)
+    groups = np.array(list(names.DEFAULT_MINORITY_MIX) * 7, dtype=object)[:50]
+
+    def draw(seed: int) -> list[object]:
+        full = names.draw_minority_household_names(
+            _rng(seed), groups, household, role, is_male, years
+        )
+        return list(full)
+
+    assert draw(1) == draw(1)
+    assert draw(1) != draw(2)
+    draw_households = names.draw_minority_household_names
+    with pytest.raises(SynthError):
+        draw_households(_rng(), ["火星族"], [0], ["child"], [True], [2015])
+    with pytest.raises(SynthError):
+        draw_households(_rng(), ["苗族"], [1], ["child"], [True], [2015])
+    with pytest.raises(SynthError):
+        draw_households(_rng(), ["苗族"], [0], ["uncle"], [True], [1980])
+    with pytest.raises(SynthError):
+        draw_households(_rng(), ["苗族"], [0, 0], ["father", "father"], [True, True], [1980, 1981])
+    with pytest.raises(SynthError):
+        draw_households(_rng(), ["苗族"], [0, 0], ["child"], [True], [2015])
+    assert draw_households(_rng(), ["苗族"], [], [], [], []).tolist() == []
