@@ -10,16 +10,21 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from childlink.cli.db import cli_settings
 from childlink.cli.ingest import plan_ingest, print_results
+from childlink.cli.link import print_evaluation
 from childlink.cli.quality import print_truth_scores
 from childlink.cli.synth import print_summary
 from childlink.ingest.mapping import available_mappings
 from childlink.ingest.service import ingest_file
+from childlink.linkage.evaluate import evaluate_clusters, load_truth
+from childlink.linkage.prepare import prepare_records
+from childlink.linkage.service import link_county
 from childlink.quality.report import QualityReport, build_report, render_html
 from childlink.quality.truth_check import score_against_truth
 from childlink.regions.service import load_regions
@@ -105,6 +110,32 @@ def demo(
     print_truth_scores(scores)
     verdict = "[green]every row reconciles[/]" if report.reconciles else "[red]NOT reconciled[/]"
     console.print(f"{verdict}; full report: {html_path} (or `childlink quality report`)")
+
+    console.rule("[bold]6. Link records into the master child index")
+    engine = build_engine(settings)
+    factory = create_session_factory(engine)
+    try:
+        with database_errors(settings.effective_database_url):
+            with console.status("linking (deterministic ID pass, then Splink) ..."):
+                linked = link_county(factory, data_dir=settings.data_dir)
+            with factory() as session:
+                frame = prepare_records(session)
+    finally:
+        engine.dispose()
+    console.print(
+        f"{linked.records:,} child records → {linked.children:,} master children "
+        f"({linked.masters_created:,} new, {linked.masters_kept:,} kept); "
+        f"{linked.pairs_compared:,} pairs compared in {linked.seconds:.1f} s"
+    )
+    stored = frame.select("rec_id", pl.col("master_child_id").alias("cluster"))
+    evaluation = evaluate_clusters(
+        frame,
+        stored,
+        load_truth(county_dir),
+        model="childlink",
+        pairs_compared=linked.pairs_compared,
+    )
+    print_evaluation([evaluation])
 
     console.rule("[bold green]Demo county ready")
     console.print(f"department exports: {county_dir / 'exports'}")

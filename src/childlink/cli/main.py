@@ -17,6 +17,7 @@ from childlink.cli import db as db_cli
 from childlink.cli.demo import demo as demo_command
 from childlink.cli.ingest import ingest as ingest_command
 from childlink.cli.ingest import sources_app
+from childlink.cli.link import link_app
 from childlink.cli.quality import quality_app, quarantine_app
 from childlink.cli.synth import synth as synth_command
 from childlink.errors import ChildLinkError
@@ -36,6 +37,7 @@ app.add_typer(sources_app, name="sources")
 app.command(name="ingest")(ingest_command)
 app.add_typer(quality_app, name="quality")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(link_app, name="link")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,133 @@
+"""``childlink link``: build the master child index and measure it against ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from childlink.cli.db import cli_settings
+from childlink.linkage.engine import MODELS, link_records
+from childlink.linkage.evaluate import Evaluation, evaluate_clusters, load_truth
+from childlink.linkage.prepare import prepare_records
+from childlink.linkage.service import link_county
+from childlink.store.engine import build_engine, create_session_factory, database_errors
+
+console = Console()
+
+link_app = typer.Typer(
+    name="link", help="Record linkage: the master child index.", no_args_is_help=True
+)
+
+
+@link_app.command("run")
+def run(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", min=0.5, max=1.0, help="Match probability to link automatically."
+    ),
+    engine_name: str = typer.Option("duckdb", "--engine", help="Linkage engine (duckdb)."),
+) -> None:
+    """Link every child record and write master children (identifiers stay stable)."""
+    settings = cli_settings()
+    engine = build_engine(settings)
+    try:
+        with database_errors(settings.effective_database_url):
+            result = link_county(
+                create_session_factory(engine),
+                data_dir=settings.data_dir,
+                engine="duckdb" if engine_name == "duckdb" else engine_name,  # type: ignore[arg-type]
+                threshold=threshold,
+            )
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        return
+    table = Table(title="Linkage run")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in result.as_dict().items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+
+
+@link_app.command("evaluate")
+def evaluate(
+    truth: Path = typer.Option(
+        ..., "--truth", exists=True, file_okay=False, help="Generated county directory."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    baseline: bool = typer.Option(
+        True, "--baseline/--no-baseline", help="Also run Splink's out-of-the-box settings."
+    ),
+) -> None:
+    """Link in memory (nothing written) and score ChildLink and Splink defaults against truth."""
+    settings = cli_settings()
+    truth_rows = load_truth(truth)
+    engine = build_engine(settings)
+    try:
+        with (
+            database_errors(settings.effective_database_url),
+            create_session_factory(engine)() as s,
+        ):
+            frame = prepare_records(s)
+    finally:
+        engine.dispose()
+    results: list[Evaluation] = []
+    for model in MODELS if baseline else MODELS[:1]:
+        output = link_records(frame, model=model)
+        results.append(
+            evaluate_clusters(
+                frame,
+                output.clusters,
+                truth_rows,
+                model=model,
+                pairs_compared=output.pairs_compared,
+                seconds=output.seconds,
+            )
+        )
+    if as_json:
+        main = results[0].as_dict()
+        document = {**main, "models": {r.model: r.as_dict() for r in results}}
+        typer.echo(json.dumps(document, ensure_ascii=False))
+        return
+    print_evaluation(results)
+
+
+def print_evaluation(results: list[Evaluation]) -> None:
+    """Pairwise and B-cubed scores per model, then precision/recall by defect."""
+    table = Table(title="Linkage against ground truth (pairwise and B-cubed)")
+    table.add_column("model")
+    for column in ("precision", "recall", "F1", "B³ P", "B³ R", "pairs compared", "seconds"):
+        table.add_column(column, justify="right")
+    for result in results:
+        o = result.overall
+        table.add_row(
+            result.model,
+            f"{o.precision:.4f}",
+            f"{o.recall:.4f}",
+            f"{o.f1:.4f}",
+            f"{o.bcubed_precision or 0:.4f}",
+            f"{o.bcubed_recall or 0:.4f}",
+            f"{result.pairs_compared:,}",
+            f"{result.seconds:.1f}",
+        )
+    console.print(table)
+    by_defect = Table(title="By defect of the records involved (precision / recall)")
+    by_defect.add_column("defect")
+    by_defect.add_column("records", justify="right")
+    for result in results:
+        by_defect.add_column(result.model, justify="right")
+    for defect, scores in results[0].by_defect.items():
+        cells = [
+            f"{r.by_defect[defect].precision:.3f} / {r.by_defect[defect].recall:.3f}"
+            if defect in r.by_defect
+            else "-"
+            for r in results
+        ]
+        by_defect.add_row(defect, f"{scores.records:,}", *cells)
+    console.print(by_defect)
