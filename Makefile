@@ -40,7 +40,7 @@ check: install ## Lint, format check, strict type check, lock and migration chec
 	$(BIN)/python -m childlink.cli.docs --check
 
 unit: install ## Run the test suite only (SQLite and PostgreSQL).
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 test: check unit ## Everything CI runs: checks, then all tests.
 

@@ -98,3 +98,87 @@ def bench_ingest(
             f"{stage['peak_mb']:,.0f}",
         )
     console.print(table)
+
+
+def _figures(row: dict[str, object] | None) -> list[str]:
+    if not row or row.get("status") != "ok":
+        status = "not run" if not row else str(row.get("status"))
+        detail = ""
+        if row and row.get("status") == "timeout":
+            detail = f" after {row.get('seconds')} s, peak {row.get('peak_mb')} MB"
+        elif row and row.get("error"):
+            detail = f": {str(row.get('error'))[:60]}"
+        return [f"[red]{status}{detail}", "", "", "", "", ""]
+    return [
+        f"{row['precision']:.4f}",
+        f"{row['recall']:.4f}",
+        f"{row['f1']:.4f}",
+        f"{row['pairs_compared']:,}",
+        f"{row['seconds']:.1f}",
+        f"{row['peak_mb']:,.0f}",
+    ]
+
+
+@app.command("link")
+def bench_link(
+    sizes: str = typer.Option(
+        "10000,100000,1000000", "--sizes", help="Comma-separated county sizes in source records."
+    ),
+    seed: int = typer.Option(42, "--seed", "-s", min=0, help="Random seed of the counties."),
+    timeout: float = typer.Option(
+        900.0, "--timeout", min=1.0, help="Seconds one model may run on one county."
+    ),
+    febrl: bool = typer.Option(True, "--febrl/--no-febrl", help="Also run FEBRL3 and FEBRL4."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """ChildLink's engine vs Splink out of the box on generated counties and on FEBRL."""
+    from childlink.linkage.bench import run_link_benchmark
+
+    try:
+        size_list = [int(part.replace("_", "")) for part in sizes.split(",") if part.strip()]
+    except ValueError as error:
+        raise typer.BadParameter(f"--sizes: {error}") from error
+    if not size_list or min(size_list) < 1_000:
+        raise typer.BadParameter("--sizes: give sizes of at least 1000 records")
+
+    def say(message: str) -> None:
+        if not as_json:
+            console.print(f"[dim]… {message}")
+
+    result = run_link_benchmark(size_list, seed=seed, timeout=timeout, febrl=febrl, progress=say)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    columns = ("precision", "recall", "F1", "pairs compared", "seconds", "peak MB")
+    table = Table(title="bench link: generated counties (default noise)")
+    for column in ("records", "children", "model", *columns):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for county in result["counties"]:
+        for model in ("childlink", "splink_default"):
+            table.add_row(
+                f"{county.get('source_records', county['size']):,}",
+                f"{county['children']:,}",
+                model,
+                *_figures(county.get(model)),
+            )
+    console.print(table)
+    for model, steps in result["growth"].items():
+        for step in steps:
+            console.print(
+                f"{model}: {step['from']:,} → {step['to']:,} records: time ×{step['time_ratio']}"
+                f" for records ×{step['records_ratio']} (t ∝ n^{step['exponent']})"
+            )
+    if "febrl" not in result:
+        return
+    for dataset in ("febrl3", "febrl4"):
+        block = result["febrl"][dataset]
+        table = Table(title=f"bench link: {dataset.upper()}")
+        for column in ("method", *columns):
+            table.add_column(column, justify="left" if column == "method" else "right")
+        for method, row in block["methods"].items():
+            table.add_row(method, *_figures(row))
+        console.print(table)
+        console.print(f"best F1 on {dataset.upper()}: [bold]{block['best_f1']}")
+    console.print("ChildLink on FEBRL, field mapping:")
+    for column, source in result["febrl"]["field_mapping"].items():
+        console.print(f"  {column} ← {source}")

@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from childlink.cli.db import cli_settings
+from childlink.cli.review import print_waterfall, session_factory
 from childlink.linkage.engine import MODELS, link_records
 from childlink.linkage.evaluate import Evaluation, evaluate_clusters, load_truth
 from childlink.linkage.prepare import prepare_records
+from childlink.linkage.review import default_reviewer, explain_pair, master_events, split_master
 from childlink.linkage.service import link_county
 from childlink.store.engine import build_engine, create_session_factory, database_errors
 
@@ -29,6 +31,13 @@ def run(
     threshold: float | None = typer.Option(
         None, "--threshold", min=0.5, max=1.0, help="Match probability to link automatically."
     ),
+    lower_threshold: float | None = typer.Option(
+        None,
+        "--review-threshold",
+        min=0.0,
+        max=1.0,
+        help="Pairs from this probability up to --threshold go to the review queue (0.80).",
+    ),
     engine_name: str = typer.Option("duckdb", "--engine", help="Linkage engine (duckdb)."),
 ) -> None:
     """Link every child record and write master children (identifiers stay stable)."""
@@ -41,6 +50,7 @@ def run(
                 data_dir=settings.data_dir,
                 engine="duckdb" if engine_name == "duckdb" else engine_name,  # type: ignore[arg-type]
                 threshold=threshold,
+                lower_threshold=lower_threshold,
             )
     finally:
         engine.dispose()
@@ -131,3 +141,77 @@ def print_evaluation(results: list[Evaluation]) -> None:
         ]
         by_defect.add_row(defect, f"{scores.records:,}", *cells)
     console.print(by_defect)
+
+
+@link_app.command("explain")
+def explain(
+    record_a: str = typer.Argument(..., help="Source record id."),
+    record_b: str = typer.Argument(..., help="Source record id."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Why two records link or not: each comparison's match weight under the latest model."""
+    with session_factory() as (settings, factory):
+        result = explain_pair(factory, settings.data_dir, record_a, record_b)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, default=str))
+        return
+    left, right = result["records"]
+    console.print(
+        f"{left.get('name')} ({left['id']}) vs {right.get('name')} ({right['id']}); "
+        f"same master: {result['same_master']}"
+    )
+    if result["twins_rule"]:
+        console.print("twins rule: same birth date and guardian, different given names")
+    if result["decision"]:
+        d = result["decision"]
+        console.print(f"reviewer decision: {d['kind']} by {d['reviewer']} ({d['reason'] or ''})")
+    if result["review"]:
+        r = result["review"]
+        console.print(f"review {r['id']}: {r['status']} {r['rule'] or r['reviewer'] or ''}")
+    print_waterfall(result["waterfall"])
+    console.print(f"model: {result['model_path']}")
+
+
+@link_app.command("split")
+def split(
+    master_id: str = typer.Argument(..., help="Master child to split."),
+    records: str = typer.Option(
+        ..., "--records", help="Comma-separated source record ids to move to a new master."
+    ),
+    note: str | None = typer.Option(None, "--note", help="Why (kept with the decisions)."),
+    reviewer: str | None = typer.Option(None, "--reviewer", help="Default: the OS user."),
+) -> None:
+    """Undo a wrong merge: move records to a new master; later runs keep them apart."""
+    with session_factory() as (_settings, factory):
+        result = split_master(
+            factory,
+            master_id,
+            records.split(","),
+            reviewer=reviewer or default_reviewer(),
+            note=note,
+        )
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@link_app.command("history")
+def history(
+    master_id: str = typer.Argument(..., help="Master child id."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON array."),
+) -> None:
+    """Every change to a master child: created, records added/removed, merged, split."""
+    with session_factory() as (_settings, factory):
+        events = master_events(factory, master_id)
+    if as_json:
+        typer.echo(json.dumps(events, ensure_ascii=False))
+        return
+    table = Table(title=f"Master child {master_id}")
+    for column in ("at", "kind", "actor", "details"):
+        table.add_column(column)
+    for event in events:
+        table.add_row(
+            event["at"],
+            event["kind"],
+            event["actor"],
+            json.dumps(event["details"], ensure_ascii=False)[:120],
+        )
+    console.print(table)

@@ -19,6 +19,7 @@ from childlink.cli.ingest import ingest as ingest_command
 from childlink.cli.ingest import sources_app
 from childlink.cli.link import link_app
 from childlink.cli.quality import quality_app, quarantine_app
+from childlink.cli.review import review_app
 from childlink.cli.synth import synth as synth_command
 from childlink.errors import ChildLinkError
 
@@ -38,6 +39,7 @@ app.command(name="ingest")(ingest_command)
 app.add_typer(quality_app, name="quality")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(link_app, name="link")
+app.add_typer(review_app, name="review")
 
 
 def _version(value: bool) -> None:

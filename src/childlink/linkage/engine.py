@@ -6,10 +6,16 @@
 2. **Splink** (Fellegi-Sunter on DuckDB) scores candidate pairs among one representative per
    distinct record content of each deterministic group (the monthly attendance rows of a pupil
    collapse into one), with comparisons made for Chinese names, dates and ID numbers.
-3. **Constrained clustering**: deterministic edges first, then accepted Splink edges by falling
-   probability, joined with a union-find that refuses a merge which would put two different
-   valid ID numbers in one child, or join twins (same birth date and guardian, different given
-   names). Precision comes first: a wrong merge shows one child's data in another's file.
+3. **Constrained clustering**: deterministic edges first, then reviewers' must-link decisions,
+   then Splink edges at or above the upper threshold by falling probability, joined with a
+   union-find that refuses a merge which would put two different valid ID numbers in one
+   child, join twins (same birth date and guardian, different given names) or cross a
+   reviewer's cannot-link. Precision comes first: a wrong merge shows one child's data in
+   another's file.
+4. **Review candidates**: Splink pairs between the lower and the upper threshold that would
+   join two different clusters (one per pair of clusters, the most probable) go to the
+   clerical review queue; pairs refused by a rule are reported with the rule. Each carries its
+   waterfall (:func:`waterfall`), the match weight of every comparison.
 
 :data:`CHILDLINK` is ChildLink's model; :data:`SPLINK_DEFAULT` is Splink out of the box (names
 and dates as plain strings, no term frequencies, no deterministic pass) for comparison.
@@ -18,8 +24,9 @@ and dates as plain strings, no term frequencies, no deterministic pass) for comp
 from __future__ import annotations
 
 import logging
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -34,6 +41,8 @@ ModelName = Literal["childlink", "splink_default"]
 MODELS: Final[tuple[ModelName, ...]] = ("childlink", "splink_default")
 #: Match probability above which a Splink pair is linked automatically.
 MATCH_THRESHOLD: Final = 0.99
+#: Match probability below which a Splink pair is rejected; between the two it is reviewed.
+REVIEW_THRESHOLD: Final = 0.80
 #: Threshold of the out-of-the-box baseline (Splink's tutorials use 0.95).
 BASELINE_THRESHOLD: Final = 0.95
 #: Columns whose values decide whether two records of one group are interchangeable for Splink.
@@ -52,6 +61,30 @@ COMPARED: Final[tuple[str, ...]] = (
 _SPLINK_COLUMNS: Final[tuple[str, ...]] = ("rec_id", *COMPARED, "dob_year", "dob_md")
 
 
+PairOutcome = Literal["review", "twins", "two_valid_ids", "cannot_link"]
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Reviewers' standing decisions as pairs of ``rec_id`` (unknown ids are ignored)."""
+
+    must_link: tuple[tuple[str, str], ...] = ()
+    cannot_link: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ScoredPair:
+    """A Splink pair that was neither linked nor silently dropped: queued or refused by a rule."""
+
+    left: str
+    right: str
+    """``rec_id`` of the two records, ``left < right``."""
+    match_probability: float
+    match_weight: float
+    outcome: PairOutcome
+    waterfall: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class LinkOutput:
     """Clusters of one run and what produced them."""
@@ -63,9 +96,20 @@ class LinkOutput:
     deterministic_edges: int
     probabilistic_edges: int
     rejected_edges: int
-    """Accepted Splink pairs refused by the twins / two-ID constraints."""
+    """Splink pairs above the upper threshold refused by the twins / two-ID / cannot-link rules."""
     seconds: float
     settings: dict[str, Any] = field(repr=False)
+    scored_pairs: tuple[ScoredPair, ...] = field(default=(), repr=False)
+    """Review candidates (one per pair of clusters) and rule refusals, most probable first."""
+    must_links_applied: int = 0
+    upper_threshold: float = MATCH_THRESHOLD
+    lower_threshold: float = REVIEW_THRESHOLD
+    constraint_refusals: int = 0
+    """Deterministic edges and must-links refused by a cannot-link or the two-ID rule."""
+
+    @property
+    def review_pairs(self) -> int:
+        return sum(1 for pair in self.scored_pairs if pair.outcome == "review")
 
 
 def _name_comparison() -> cl.CustomComparison:
@@ -149,7 +193,7 @@ def childlink_settings() -> SettingsCreator:
             block_on("given_py", "region_code"),
             block_on("given_py", "dob_year"),
         ],
-        retain_intermediate_calculation_columns=False,
+        retain_intermediate_calculation_columns=True,
         additional_columns_to_retain=["id_key", "given_py"],
     )
 
@@ -176,11 +220,34 @@ def default_settings() -> SettingsCreator:
 
 
 class _Clusters:
-    """Union-find whose components remember their valid ID numbers (at most one each)."""
+    """Union-find whose components remember their valid ID numbers (at most one each) and the
+    records they must never join (reviewers' cannot-link decisions)."""
 
     def __init__(self, size: int) -> None:
         self.parent = np.arange(size, dtype=np.int64)
         self.ids: dict[int, str] = {}
+        self.forbidden: dict[int, set[int]] = {}
+
+    def forbid(self, left: int, right: int) -> None:
+        """Never join the components of ``left`` and ``right`` (a cannot-link)."""
+        a, b = self.find(left), self.find(right)
+        self.forbidden.setdefault(a, set()).add(right)
+        self.forbidden.setdefault(b, set()).add(left)
+
+    def refusal(self, left: int, right: int) -> PairOutcome | None:
+        """Why joining the two components is refused, or ``None`` when it is allowed."""
+        a, b = self.find(left), self.find(right)
+        if a == b:
+            return None
+        id_a, id_b = self.ids.get(a), self.ids.get(b)
+        if id_a is not None and id_b is not None and id_a != id_b:
+            return "two_valid_ids"
+        small, other = (
+            (a, b) if len(self.forbidden.get(a, ())) <= len(self.forbidden.get(b, ())) else (b, a)
+        )
+        if any(self.find(node) == other for node in self.forbidden.get(small, ())):
+            return "cannot_link"
+        return None
 
     def find(self, node: int) -> int:
         parent = self.parent
@@ -196,15 +263,18 @@ class _Clusters:
         a, b = self.find(left), self.find(right)
         if a == b:
             return True
-        id_a, id_b = self.ids.get(a), self.ids.get(b)
-        if id_a is not None and id_b is not None and id_a != id_b:
+        if self.refusal(a, b) is not None:
             return False
+        id_a, id_b = self.ids.get(a), self.ids.get(b)
         if a > b:
             a, b, id_b = b, a, id_a
         self.parent[b] = a
         if id_b is not None:
             self.ids[a] = id_b
             del self.ids[b]
+        moved = self.forbidden.pop(b, None)
+        if moved:
+            self.forbidden.setdefault(a, set()).update(moved)
         return True
 
     def roots(self) -> npt.NDArray[np.int64]:
@@ -283,14 +353,23 @@ def link_records(
     *,
     model: ModelName = "childlink",
     threshold: float | None = None,
+    lower_threshold: float | None = None,
+    constraints: Constraints | None = None,
     seed: int = 42,
 ) -> LinkOutput:
-    """Cluster the records of :func:`~childlink.linkage.prepare.prepare_records`."""
+    """Cluster the records of :func:`~childlink.linkage.prepare.prepare_records`.
+
+    ``threshold`` links automatically; Splink pairs from ``lower_threshold`` up to it become
+    review candidates (ChildLink model only). ``constraints`` are reviewers' decisions.
+    """
     started = time.perf_counter()
     _quiet_splink()
     if model == "childlink":
-        threshold = MATCH_THRESHOLD if threshold is None else threshold
-        return _link_childlink(frame, threshold, seed, started)
+        upper = MATCH_THRESHOLD if threshold is None else threshold
+        lower = REVIEW_THRESHOLD if lower_threshold is None else lower_threshold
+        lower = min(lower, upper)
+        output = _link_childlink(frame, upper, lower, constraints or Constraints(), seed, started)
+        return replace(output, upper_threshold=upper, lower_threshold=lower)
     threshold = BASELINE_THRESHOLD if threshold is None else threshold
     return _link_default(frame, threshold, seed, started)
 
@@ -308,21 +387,132 @@ def _empty_output(model: ModelName, frame: pl.DataFrame, started: float) -> Link
     )
 
 
-def _link_childlink(frame: pl.DataFrame, threshold: float, seed: int, started: float) -> LinkOutput:
-    frame = frame.sort("rec_id")
-    det = _deterministic_edges(frame)
+# --------------------------------------------------------------------------------------------
+# Waterfall: the match weight of each comparison
+# --------------------------------------------------------------------------------------------
+
+
+def _level_labels(model_json: dict[str, Any]) -> list[tuple[str, dict[int, str]]]:
+    """``(comparison, {comparison vector value: level label})`` as Splink numbers levels.
+
+    Splink gives null levels ``-1`` and counts the other levels down from ``n - 1`` to ``0``.
+    """
+    result = []
+    for comparison in model_json.get("comparisons", []):
+        levels = comparison["comparison_levels"]
+        counter = sum(1 for level in levels if not level.get("is_null_level")) - 1
+        labels: dict[int, str] = {}
+        for level in levels:
+            label = str(level.get("label_for_charts") or level.get("sql_condition"))
+            if level.get("is_null_level"):
+                labels[-1] = label
+            else:
+                labels[counter] = label
+                counter -= 1
+        result.append((str(comparison["output_column_name"]), labels))
+    return result
+
+
+#: The record column shown beside each comparison of the ChildLink model.
+COMPARISON_COLUMNS: Final[dict[str, str]] = {
+    "name": "name",
+    "dob": "dob",
+    "id_any": "id_any",
+    "sex": "sex",
+    "guardian_py": "guardian_py",
+    "region": "region_code",
+}
+
+
+def waterfall(row: dict[str, Any], model_json: dict[str, Any]) -> dict[str, Any]:
+    """The waterfall of one scored pair (a row of Splink's ``predict``/``score_pair`` output
+    with intermediate columns): prior, each comparison's level and match weight, final weight.
+
+    A comparison's ``match_weight`` includes its term-frequency adjustment (also shown
+    separately as ``tf_adjustment``); the prior plus all comparisons is the pair's weight.
+    """
+    prefix = str(model_json.get("match_weight_column_prefix", "mw_"))
+    gamma_prefix = str(model_json.get("comparison_vector_value_column_prefix", "gamma_"))
+    prior_p = float(model_json.get("probability_two_random_records_match", 0.0001))
+    prior = math.log2(prior_p / (1 - prior_p))
+    comparisons = []
+    for name, labels in _level_labels(model_json):
+        gamma = row.get(f"{gamma_prefix}{name}")
+        weight = float(row.get(f"{prefix}{name}") or 0.0)
+        tf_weight = float(row.get(f"{prefix}tf_adj_{name}") or 0.0)
+        column = COMPARISON_COLUMNS.get(name, name)
+        total = weight + tf_weight
+        comparisons.append(
+            {
+                "comparison": name,
+                "level": labels.get(int(gamma), str(gamma)) if gamma is not None else None,
+                "gamma": None if gamma is None else int(gamma),
+                "match_weight": round(total, 4),
+                "bayes_factor": round(2.0**total, 6),
+                "tf_adjustment": round(tf_weight, 4),
+                "value_l": row.get(f"{column}_l"),
+                "value_r": row.get(f"{column}_r"),
+            }
+        )
+    return {
+        "prior_match_weight": round(prior, 4),
+        "comparisons": comparisons,
+        "match_weight": round(float(row["match_weight"]), 4),
+        "match_probability": float(row["match_probability"]),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# ChildLink's run
+# --------------------------------------------------------------------------------------------
+
+
+def representatives(frame: pl.DataFrame, groups: npt.NDArray[np.int64]) -> pl.DataFrame:
+    """One row per distinct compared content of each deterministic group (``i`` = row index)."""
+    indexed = frame.with_row_index("i").with_columns(group=pl.Series(groups))
+    return indexed.unique(["group", *COMPARED], keep="first", maintain_order=True)
+
+
+def _constrained_groups(
+    frame: pl.DataFrame, det: pl.DataFrame, constraints: Constraints
+) -> tuple[_Clusters, int, int]:
+    """Union-find after cannot-links, deterministic edges and must-links."""
     groups = _Clusters(frame.height)
     for record, id_key in enumerate(frame["id_key"].to_list()):
         if id_key is not None:
             groups.ids[record] = id_key
+    index = {rec: i for i, rec in enumerate(frame["rec_id"].to_list())}
+    for left, right in constraints.cannot_link:
+        if left in index and right in index:
+            groups.forbid(index[left], index[right])
+    refused = 0
     for left, right in det.iter_rows():
-        groups.union(left, right)
-    det_group = groups.roots()
-    # One representative per distinct content of each deterministic group.
-    indexed = frame.with_row_index("i").with_columns(group=pl.Series(det_group))
-    reps = indexed.unique(["group", *COMPARED], keep="first", maintain_order=True)
+        refused += not groups.union(left, right)
+    applied = 0
+    for left, right in constraints.must_link:
+        if left in index and right in index:
+            joined = groups.union(index[left], index[right])
+            applied += joined
+            refused += not joined
+    return groups, applied, refused
+
+
+def _link_childlink(
+    frame: pl.DataFrame,
+    upper: float,
+    lower: float,
+    constraints: Constraints,
+    seed: int,
+    started: float,
+) -> LinkOutput:
+    frame = frame.sort("rec_id")
+    det = _deterministic_edges(frame)
+    groups, must_applied, refused = _constrained_groups(frame, det, constraints)
+    reps = representatives(frame, groups.roots())
     if reps.height < 2:
-        return _finish(frame, groups, 0, det.height, 0, 0, {}, "childlink", started)
+        return _finish(
+            frame, groups, 0, det.height, 0, 0, {}, "childlink", started, (), must_applied, refused
+        )
 
     db_api = DuckDBAPI()
     table = db_api.register(
@@ -332,47 +522,85 @@ def _link_childlink(frame: pl.DataFrame, threshold: float, seed: int, started: f
     linker = Linker(table, settings)
     _train_childlink(linker, seed)
     pairs_compared = _count_pairs(db_api, table, settings)
-    predictions = linker.inference.predict(threshold_match_probability=threshold)
+    predictions = linker.inference.predict(threshold_match_probability=lower)
     edges = _frame(predictions)
     model_json = linker.misc.save_model_to_json()
 
     index_of = frame.select("rec_id").with_row_index("i")
-    edges = (
-        edges.select(
-            "rec_id_l",
-            "rec_id_r",
-            "match_probability",
-            "dob_l",
-            "dob_r",
-            "guardian_py_l",
-            "guardian_py_r",
-            "given_py_l",
-            "given_py_r",
-        )
-        .join(index_of.rename({"rec_id": "rec_id_l", "i": "left"}), on="rec_id_l")
-        .join(index_of.rename({"rec_id": "rec_id_r", "i": "right"}), on="rec_id_r")
+    edges = edges.join(index_of.rename({"rec_id": "rec_id_l", "i": "left"}), on="rec_id_l").join(
+        index_of.rename({"rec_id": "rec_id_r", "i": "right"}), on="rec_id_r"
     )
     twins = (
         (pl.col("dob_l") == pl.col("dob_r"))
         & (pl.col("guardian_py_l") == pl.col("guardian_py_r"))
         & (pl.col("given_py_l") != pl.col("given_py_r"))
     ).fill_null(False)
-    allowed = edges.filter(~twins).sort("match_probability", descending=True)
-    rejected = edges.height - allowed.height
-    for left, right in allowed.select("left", "right").iter_rows():
-        if not groups.union(left, right):
+    edges = edges.with_columns(twins=twins).sort("match_probability", descending=True)
+    is_auto = edges["match_probability"] >= upper
+    automatic = int(is_auto.sum())
+    found: list[tuple[int, PairOutcome]] = []  # row of ``edges``, outcome
+    rejected = 0
+    rows = edges.head(automatic).select("left", "right", "twins").iter_rows()
+    for position, (left, right, is_twins) in enumerate(rows):
+        reason: PairOutcome | None = "twins" if is_twins else groups.refusal(left, right)
+        if reason is None:
+            groups.union(left, right)
+        elif groups.find(left) != groups.find(right):
             rejected += 1
+            found.append((position, reason))
+    for position, (left, right, is_twins) in enumerate(
+        edges.slice(automatic).select("left", "right", "twins").iter_rows(), start=automatic
+    ):
+        if groups.find(left) != groups.find(right):
+            reason = "twins" if is_twins else groups.refusal(left, right)
+            found.append((position, reason or "review"))
+    picked = edges[[position for position, _ in found]].to_dicts() if found else []
+    candidates = [
+        (row["left"], row["right"], outcome, row)
+        for (_, outcome), row in zip(found, picked, strict=True)
+    ]
+    scored = _scored_pairs(groups, candidates, model_json)
     return _finish(
         frame,
         groups,
         pairs_compared,
         det.height,
-        edges.height,
+        automatic,
         rejected,
         model_json,
         "childlink",
         started,
+        scored,
+        must_applied,
+        refused,
     )
+
+
+def _scored_pairs(
+    groups: _Clusters,
+    candidates: list[tuple[int, int, PairOutcome, dict[str, Any]]],
+    model_json: dict[str, Any],
+) -> tuple[ScoredPair, ...]:
+    """One pair per pair of final clusters and outcome (the most probable), with waterfalls."""
+    seen: set[tuple[int, int, str]] = set()
+    result = []
+    for left, right, outcome, row in candidates:  # already most probable first
+        a, b = sorted((groups.find(left), groups.find(right)))
+        if a == b or (a, b, outcome) in seen:
+            continue
+        seen.add((a, b, outcome))
+        rec_l, rec_r = sorted((str(row["rec_id_l"]), str(row["rec_id_r"])))
+        result.append(
+            ScoredPair(
+                left=rec_l,
+                right=rec_r,
+                match_probability=float(row["match_probability"]),
+                match_weight=float(row["match_weight"]),
+                outcome=outcome,
+                waterfall=waterfall(row, model_json),
+            )
+        )
+    return tuple(result)
 
 
 def _finish(
@@ -385,6 +613,9 @@ def _finish(
     model_json: dict[str, Any],
     model: ModelName,
     started: float,
+    scored: tuple[ScoredPair, ...] = (),
+    must_links: int = 0,
+    refused: int = 0,
 ) -> LinkOutput:
     roots = groups.roots()
     rec_ids = frame["rec_id"]
@@ -398,6 +629,9 @@ def _finish(
         rejected_edges=rejected,
         seconds=time.perf_counter() - started,
         settings=model_json,
+        scored_pairs=scored,
+        must_links_applied=must_links,
+        constraint_refusals=refused,
     )
 
 

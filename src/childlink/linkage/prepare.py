@@ -73,6 +73,24 @@ COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
+#: Columns of the stored source records :func:`prepare_frame` reads.
+RAW_COLUMNS: Final[tuple[str, ...]] = (
+    "rec_id",
+    "source",
+    "file_name",
+    "sheet",
+    "row_number",
+    "master_child_id",
+    "name",
+    "name_pinyin",
+    "sex",
+    "birth_date",
+    "region_code",
+    "id_number",
+    "attributes",
+)
+
+
 def _records(session: Session) -> pl.DataFrame:
     stmt = (
         sa.select(
@@ -174,13 +192,25 @@ def _valid_ids(values: pl.Series) -> pl.Expr:
 
 def prepare_records(session: Session, *, reference_date: dt.date | None = None) -> pl.DataFrame:
     """The linkable child records with their comparison keys (see :data:`COLUMNS`)."""
-    today = reference_date or dt.date.today()
     raw = _records(session)
+    regions = _regions(session) if not raw.is_empty() else pl.DataFrame()
+    return prepare_frame(raw, regions, reference_date=reference_date)
+
+
+def prepare_frame(
+    raw: pl.DataFrame, regions: pl.DataFrame, *, reference_date: dt.date | None = None
+) -> pl.DataFrame:
+    """:func:`prepare_records` without the database.
+
+    ``raw`` has the columns of :data:`RAW_COLUMNS` (source records as stored: birth date as ISO
+    text, sex as ``male``/``female``, non-person fields as a JSON ``attributes`` object);
+    ``regions`` has ``code``, ``parent``, ``level`` (lower case) and ``name``.
+    """
+    today = reference_date or dt.date.today()
     if raw.is_empty():
         return pl.DataFrame(schema=dict.fromkeys(COLUMNS, pl.String)).with_columns(
             pl.col("row_number").cast(pl.Int64), pl.col("dob_year").cast(pl.Int32)
         )
-    regions = _regions(session)
     address = _json("address")
     frame = raw.with_columns(
         student_number=_json("student_number").str.to_uppercase(),

@@ -5,6 +5,11 @@ by most of its records (the largest claimant wins when a master's records were s
 others get new masters); clusters of unseen records get new masters. A master left without
 records because its records joined another child's cluster is marked merged into that child.
 The Splink model and the run's counts are saved under ``<data_dir>/linkage/``.
+
+Reviewers' decisions (``link_decisions``) constrain every run; pairs between the two thresholds
+that would join two children are queued in ``link_reviews`` with their waterfall, pairs refused
+by a rule are recorded with the rule, and every change to a master child is written to
+``master_child_events`` (actor ``rule:linkage``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from childlink.children.choices import ChildStatus, Sex
 from childlink.children.models import MasterChild
 from childlink.errors import ChildLinkError
-from childlink.linkage.engine import LinkOutput, link_records
+from childlink.linkage.choices import DecisionKind, MasterEventKind, ReviewStatus
+from childlink.linkage.engine import Constraints, LinkOutput, ScoredPair, link_records
+from childlink.linkage.models import LinkDecision, LinkReview, LinkRun, MasterChildEvent
 from childlink.linkage.prepare import prepare_records
 from childlink.regions.models import Region
 from childlink.sources.models import SourceRecord
@@ -31,6 +38,10 @@ from childlink.store.base import utc_now
 from childlink.store.engine import unit_of_work
 
 Engine = Literal["duckdb"]
+#: Actor of the changes a linkage run makes.
+RUN_ACTOR = "rule:linkage"
+#: Record ids listed in one event's details (the count is always complete).
+EVENT_RECORD_LIMIT = 50
 
 
 class UnsupportedEngineError(ChildLinkError):
@@ -51,8 +62,14 @@ class LinkResult:
     deterministic_edges: int
     probabilistic_edges: int
     rejected_edges: int
+    review_pending: int
+    """Pairs waiting in the review queue after this run (new and still open)."""
+    rule_rejections: int
+    """Scored pairs refused by a rule (twins, two valid IDs, cannot-link), recorded."""
+    must_links_applied: int
     seconds: float
     model_path: str
+    run_id: str
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,6 +136,7 @@ def link_county(
     data_dir: Path,
     engine: Engine = "duckdb",
     threshold: float | None = None,
+    lower_threshold: float | None = None,
     seed: int = 42,
 ) -> LinkResult:
     """Link every linkable child record and write master children (one transaction)."""
@@ -127,7 +145,15 @@ def link_county(
     with factory() as session:
         frame = prepare_records(session)
         known_regions = set(session.scalars(sa.select(Region.code)))
-    output = link_records(frame, model="childlink", threshold=threshold, seed=seed)
+        constraints = load_constraints(session)
+    output = link_records(
+        frame,
+        model="childlink",
+        threshold=threshold,
+        lower_threshold=lower_threshold,
+        constraints=constraints,
+        seed=seed,
+    )
     clusters = frame.select("rec_id", "master_child_id").join(output.clusters, on="rec_id")
     masters = _assign_masters(clusters)
     assigned = frame.join(output.clusters, on="rec_id").join(masters, on="cluster")
@@ -151,7 +177,17 @@ def link_county(
     )
 
     now = utc_now()
+    run_id = uuid.uuid4()
     with unit_of_work(factory) as session:
+        session.add(
+            LinkRun(
+                id=run_id,
+                created_at=now,
+                upper_threshold=output.upper_threshold,
+                lower_threshold=output.lower_threshold,
+            )
+        )
+        session.flush()
         new_rows = [
             {
                 "id": uuid.UUID(row["master_id"]),
@@ -199,6 +235,16 @@ def link_county(
         ]
         if relinks:
             session.execute(sa.update(SourceRecord), relinks)
+        events = _run_events(changed, retired, set(profiles.filter("is_new")["master_id"]))
+        if events:
+            session.execute(
+                sa.insert(MasterChildEvent),
+                [
+                    {**event, "run_id": run_id, "actor": RUN_ACTOR, "created_at": now}
+                    for event in events
+                ],
+            )
+        pending, rule_rejections = _write_reviews(session, output.scored_pairs, run_id, now)
 
     summary: dict[str, Any] = {
         "records": frame.height,
@@ -211,7 +257,147 @@ def link_county(
         "deterministic_edges": output.deterministic_edges,
         "probabilistic_edges": output.probabilistic_edges,
         "rejected_edges": output.rejected_edges,
+        "review_pending": pending,
+        "rule_rejections": rule_rejections,
+        "must_links_applied": output.must_links_applied,
         "seconds": round(output.seconds, 2),
     }
     path = _save_model(data_dir, output, summary)
-    return LinkResult(**summary, model_path=str(path))
+    with unit_of_work(factory) as session:
+        session.execute(
+            sa.update(LinkRun)
+            .where(LinkRun.id == run_id)
+            .values(model_path=str(path), summary=summary)
+        )
+    return LinkResult(**summary, model_path=str(path), run_id=str(run_id))
+
+
+def load_constraints(session: Session) -> Constraints:
+    """Reviewers' must-link and cannot-link decisions as ``rec_id`` pairs."""
+    must: list[tuple[str, str]] = []
+    cannot: list[tuple[str, str]] = []
+    rows = session.execute(
+        sa.select(LinkDecision.left_record_id, LinkDecision.right_record_id, LinkDecision.kind)
+    )
+    for left, right, kind in rows:
+        (must if kind == DecisionKind.MUST_LINK else cannot).append((str(left), str(right)))
+    return Constraints(must_link=tuple(must), cannot_link=tuple(cannot))
+
+
+def _ids(values: list[str]) -> dict[str, Any]:
+    return {"records": len(values), "record_ids": sorted(values)[:EVENT_RECORD_LIMIT]}
+
+
+def _run_events(
+    changed: pl.DataFrame, retired: pl.DataFrame, created: set[str]
+) -> list[dict[str, Any]]:
+    """Events of a run: masters created, records added to / removed from masters, merges."""
+    events: list[dict[str, Any]] = []
+    retired_into = {old: into for old, into, _count in retired.iter_rows()}
+    gained = changed.group_by("master_id").agg(
+        pl.col("rec_id"), pl.col("master_child_id").drop_nulls().unique().alias("from")
+    )
+    for master, records, sources in gained.sort("master_id").iter_rows():
+        kind = MasterEventKind.CREATED if master in created else MasterEventKind.RECORDS_ADDED
+        details = _ids(records) | {"from_masters": sorted(sources)}
+        events.append({"master_child_id": uuid.UUID(master), "kind": kind, "details": details})
+    lost = (
+        changed.filter(pl.col("master_child_id").is_not_null())
+        .group_by("master_child_id")
+        .agg(pl.col("rec_id"), pl.col("master_id").unique().alias("to"))
+    )
+    for master, records, targets in lost.sort("master_child_id").iter_rows():
+        events.append(
+            {
+                "master_child_id": uuid.UUID(master),
+                "kind": MasterEventKind.RECORDS_REMOVED,
+                "details": _ids(records) | {"to_masters": sorted(targets)},
+            }
+        )
+        if master in retired_into:
+            events.append(
+                {
+                    "master_child_id": uuid.UUID(master),
+                    "kind": MasterEventKind.MERGED,
+                    "details": {"into": retired_into[master]},
+                }
+            )
+    return events
+
+
+def _write_reviews(
+    session: Session, pairs: tuple[ScoredPair, ...], run_id: uuid.UUID, now: dt.datetime
+) -> tuple[int, int]:
+    """Queue new review pairs, record rule refusals, supersede pending pairs no longer scored.
+
+    A reviewer's decision is never overwritten; an open or rule-decided row is refreshed with
+    the run's score. Returns (pending pairs after the run, rule refusals of this run).
+    """
+    existing = {
+        (str(left), str(right)): (review_id, status, reviewer)
+        for review_id, left, right, status, reviewer in session.execute(
+            sa.select(
+                LinkReview.id,
+                LinkReview.left_record_id,
+                LinkReview.right_record_id,
+                LinkReview.status,
+                LinkReview.reviewer,
+            )
+        )
+    }
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    rule_rejections = 0
+    for pair in pairs:
+        key = (pair.left, pair.right)
+        if key in seen:
+            continue
+        seen.add(key)
+        is_review = pair.outcome == "review"
+        rule_rejections += not is_review
+        values: dict[str, Any] = {
+            "match_probability": pair.match_probability,
+            "match_weight": pair.match_weight,
+            "waterfall": pair.waterfall,
+            "last_run_id": run_id,
+            "updated_at": now,
+        }
+        decision: dict[str, Any] = {
+            "status": ReviewStatus.PENDING if is_review else ReviewStatus.REJECTED,
+            "rule": None if is_review else pair.outcome,
+            "decided_at": None if is_review else now,
+        }
+        found = existing.get(key)
+        if found is None:
+            inserts.append(
+                {
+                    "id": uuid.uuid4(),
+                    "left_record_id": uuid.UUID(pair.left),
+                    "right_record_id": uuid.UUID(pair.right),
+                    "created_run_id": run_id,
+                    "created_at": now,
+                    **values,
+                    **decision,
+                }
+            )
+            continue
+        review_id, _status, reviewer = found
+        updates.append({"id": review_id, **values, **({} if reviewer else decision)})
+    if inserts:
+        session.execute(sa.insert(LinkReview), inserts)
+    if updates:
+        session.execute(sa.update(LinkReview), updates)
+    stale = [
+        {"id": review_id, "status": ReviewStatus.SUPERSEDED, "updated_at": now}
+        for key, (review_id, status, _reviewer) in existing.items()
+        if status == ReviewStatus.PENDING and key not in seen
+    ]
+    if stale:
+        session.execute(sa.update(LinkReview), stale)
+    pending = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(LinkReview)
+        .where(LinkReview.status == ReviewStatus.PENDING)
+    )
+    return int(pending or 0), rule_rejections

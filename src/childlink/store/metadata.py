@@ -18,6 +18,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "childlink.sources.models",
     "childlink.children.models",
     "childlink.quality.models",
+    "childlink.linkage.models",
 )
 
 

@@ -2,54 +2,23 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import polars as pl
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from childlink.children.choices import ChildStatus
 from childlink.children.models import MasterChild
 from childlink.config import Settings
-from childlink.ingest.mapping import available_mappings, mapping_for_file
-from childlink.ingest.service import ingest_file
 from childlink.linkage.evaluate import evaluate_clusters, label_records, load_truth
 from childlink.linkage.prepare import prepare_records
 from childlink.linkage.service import link_county
-from childlink.regions.service import load_regions
 from childlink.sources.models import DataSource, IngestBatch, SourceRecord
-from childlink.sources.service import seed_reference_data
-from childlink.store.engine import create_session_factory, unit_of_work
-from childlink.synth.config import SynthConfig
-from childlink.synth.service import generate_county
 
 #: Measured on 500-child counties (seeds 1, 5, 9): precision ≥ 0.9999, recall ≥ 0.99.
 MIN_PRECISION = 0.99
 MIN_RECALL = 0.95
-
-
-@pytest.fixture(scope="module")
-def county(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("county") / "c"
-    generate_county(SynthConfig(children=500, seed=1), out)
-    return out
-
-
-@pytest.fixture
-def factory(engine: sa.Engine, county: Path) -> sessionmaker[Session]:
-    made = create_session_factory(engine)
-    with unit_of_work(made) as session:
-        seed_reference_data(session)
-        with (county / "reference" / "regions.csv").open(encoding="utf-8") as handle:
-            load_regions(session, list(csv.DictReader(handle)))
-    mappings = available_mappings()
-    for path in sorted((county / "exports").rglob("*.*")):
-        mapping = mapping_for_file(path, mappings)
-        assert mapping is not None, path
-        ingest_file(made, mapping, path)
-    return made
 
 
 def _linked_records(factory: sessionmaker[Session], county: Path) -> pl.DataFrame:

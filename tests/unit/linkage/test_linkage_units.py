@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from childlink.linkage.engine import _Clusters
+from childlink.linkage.engine import _Clusters, waterfall
 from childlink.linkage.evaluate import bcubed, evaluate_clusters, pair_counts
 from childlink.linkage.service import _assign_masters
 
@@ -80,3 +80,48 @@ def test_masters_are_kept_by_majority_and_split_clusters_get_new_ones() -> None:
     assigned = dict(_assign_masters(split).select("cluster", "master_id").iter_rows())
     assert assigned["a"] == "M1"
     assert assigned["b"] != "M1"
+
+
+def test_union_find_respects_cannot_link_after_merges() -> None:
+    groups = _Clusters(5)
+    groups.forbid(0, 4)
+    assert groups.union(0, 1)
+    assert groups.union(3, 4)
+    assert groups.refusal(1, 3) == "cannot_link"  # 1 is with 0, 3 is with 4
+    assert not groups.union(1, 3)
+    assert groups.union(2, 1)
+    assert groups.refusal(2, 4) == "cannot_link"
+    assert groups.refusal(2, 2) is None
+
+
+def test_waterfall_adds_up_to_the_pair_weight() -> None:
+    model = {
+        "probability_two_random_records_match": 0.001,
+        "comparisons": [
+            {
+                "output_column_name": "name",
+                "comparison_levels": [
+                    {"label_for_charts": "null", "is_null_level": True},
+                    {"label_for_charts": "exact"},
+                    {"label_for_charts": "else"},
+                ],
+            }
+        ],
+    }
+    row = {
+        "gamma_name": 1,
+        "mw_name": 3.0,
+        "mw_tf_adj_name": -0.5,
+        "name_l": "张伟",
+        "name_r": "张伟",
+        "match_weight": -7.4658,
+        "match_probability": 0.0056,
+    }
+    document = waterfall(row, model)
+    (item,) = document["comparisons"]
+    assert item["level"] == "exact"
+    assert item["match_weight"] == pytest.approx(2.5)
+    assert item["tf_adjustment"] == pytest.approx(-0.5)
+    assert document["prior_match_weight"] + item["match_weight"] == pytest.approx(
+        document["match_weight"], abs=0.01
+    )
