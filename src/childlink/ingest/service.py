@@ -10,7 +10,6 @@ whose records stay in the database as history.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 import uuid
 from collections.abc import Callable, Collection
@@ -40,11 +39,12 @@ from childlink.sources.models import (
     RecordProvenance,
     SourceRecord,
 )
-from childlink.store.base import utc_now
+from childlink.store.base import Base, utc_now
+from childlink.store.bulk import BulkWriter, uuid4_strings
 from childlink.store.engine import unit_of_work
 
 _FORMATS = {"csv": SourceFormat.CSV, "xlsx": SourceFormat.EXCEL, "jsonl": SourceFormat.JSON}
-_INSERT_CHUNK = 5_000
+_FLAG_CHUNK = 5_000
 _SEX = {"M": Sex.MALE, "F": Sex.FEMALE}
 
 
@@ -171,23 +171,25 @@ def _ingest(
         header_row=mapping.header_row,
         expected_columns=mapping.expected_headers(),
     )
-    record_of_hash: dict[str, uuid.UUID] = {}
+    seen = _SeenRecords()
     counts = {"rows_in": 0, "accepted": 0, "fixed": 0, "quarantined": 0, "duplicate": 0}
     quality: list[pl.DataFrame] = []
     notes: dict[str, Any] = {"sheets": [], "unmapped_columns": []}
     checked_headers: set[tuple[str, ...]] = set()
-    for raw in read_batches(path, options):
-        if raw.columns not in checked_headers:
-            _check_columns(mapping, raw.columns, raw.sheet, path, notes)
-            checked_headers.add(raw.columns)
-        if raw.sheet is not None and raw.sheet not in notes["sheets"]:
-            notes["sheets"].append(raw.sheet)
-        std = standardise_batch(raw, mapping, as_of=as_of, known_regions=known_regions or None)
-        _persist(session, batch.id, source_id, std, record_of_hash, counts)
-        quality.append(std.field_quality)
-        if progress:
-            progress(counts["rows_in"])
-    _flag_conflicts(session, batch.id)
+    # Batch n is written in the background while batch n + 1 is read and standardised.
+    with BulkWriter(session.connection()) as writer:
+        for raw in read_batches(path, options):
+            if raw.columns not in checked_headers:
+                _check_columns(mapping, raw.columns, raw.sheet, path, notes)
+                checked_headers.add(raw.columns)
+            if raw.sheet is not None and raw.sheet not in notes["sheets"]:
+                notes["sheets"].append(raw.sheet)
+            std = standardise_batch(raw, mapping, as_of=as_of, known_regions=known_regions or None)
+            _persist(writer, batch.id, source_id, std, seen, counts)
+            quality.append(std.field_quality)
+            if progress:
+                progress(counts["rows_in"])
+    _flag_conflicts(session, seen)
     if quality:
         totals = (
             pl.concat(quality)
@@ -248,141 +250,196 @@ def _check_columns(
             notes["unmapped_columns"].append(column)
 
 
+@dataclass
+class _SeenRecords:
+    """What the batches of one file produced so far: for deduplication and conflict flags.
+
+    ``hashes``: content hash -> record id of every record (an exact duplicate in a later batch
+    points at the first occurrence). ``people``: id, ID number, birth date, sex and status of
+    every record with an ID number, for :func:`_flag_conflicts`.
+    """
+
+    hashes: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"_hash": pl.String, "_record_id": pl.String})
+    )
+    people: list[pl.DataFrame] = field(default_factory=list)
+
+
 def _persist(
-    session: Session,
+    writer: BulkWriter,
     batch_id: uuid.UUID,
     source_id: uuid.UUID,
     std: StandardisedBatch,
-    record_of_hash: dict[str, uuid.UUID],
+    seen: _SeenRecords,
     counts: dict[str, int],
 ) -> None:
-    """Insert records (first occurrence of each content hash), provenance and fixes."""
+    """Insert records (first occurrence of each content hash), provenance and fixes.
+
+    Vectorised: ids, deduplication, JSON documents and database forms are computed on whole
+    columns; the rows are then written in bulk in the session's transaction.
+    """
     records = std.records
+    n = records.height
+    if n == 0:
+        return
     now = utc_now()
+    frame = records.with_columns(
+        # Random ids, not ascending in row order: ids must reveal neither order nor volume
+        # (ordered ids would load about 20 % faster on SQLite; privacy comes first).
+        _own_id=uuid4_strings(n, ordered=False),
+        _provenance_id=uuid4_strings(n, ordered=False),
+        _new=pl.col("_hash").is_first_distinct()
+        & ~pl.col("_hash").is_in(seen.hashes["_hash"].implode(), nulls_equal=True),
+    )
+    fresh = frame.filter("_new")
+    seen.hashes = pl.concat(
+        [seen.hashes, fresh.select("_hash", _record_id=pl.col("_own_id"))], rechunk=False
+    )
+    frame = frame.join(seen.hashes, on="_hash", how="left", nulls_equal=True, maintain_order="left")
+    counts["rows_in"] += n
+    counts["duplicate"] += n - fresh.height
+    for status, number in fresh["_status"].value_counts().iter_rows():
+        counts[status] += number
+
+    rows = _record_rows(fresh, batch_id, source_id, now)
+    if "id_number" in rows.columns:
+        seen.people.append(
+            rows.filter(pl.col("id_number").is_not_null()).select(
+                "id",
+                "id_number",
+                "status",
+                *[c for c in ("birth_date", "sex") if c in rows.columns],
+            )
+        )
+    batch = pl.lit(str(batch_id))
+    provenance = frame.select(
+        id="_provenance_id",
+        record_id="_record_id",
+        batch_id=batch,
+        sheet="_sheet",
+        row_number="_row_number",
+    )
+    fixes = std.fixes.join(
+        fresh.select("_sheet", "_row_number", record_id="_own_id"),
+        on=["_sheet", "_row_number"],
+        how="inner",
+        maintain_order="left",
+    )
+    fixes = fixes.select(
+        id=uuid4_strings(fixes.height, ordered=False),
+        record_id="record_id",
+        field="field",
+        old_value="old_value",
+        new_value="new_value",
+        rule="rule",
+        created_at=pl.lit(now),
+    )
+    writer.submit(
+        (_table(SourceRecord), rows),
+        (_table(RecordProvenance), provenance),
+        (_table(RecordFix), fixes),
+    )
+
+
+def _table(model: type[Base]) -> sa.Table:
+    table = model.__table__
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
+
+
+def _record_rows(
+    fresh: pl.DataFrame, batch_id: uuid.UUID, source_id: uuid.UUID, now: dt.datetime
+) -> pl.DataFrame:
+    """``source_records`` rows as :func:`~childlink.store.bulk.bulk_insert` takes them."""
     attribute_columns = [
         c
-        for c in records.columns
+        for c in fresh.columns
         if not c.startswith("_") and c not in PERSON_COLUMNS and c != "name_pinyin"
     ]
-    new_rows: list[dict[str, Any]] = []
-    provenance: list[dict[str, Any]] = []
-    record_id_of_row: dict[tuple[str, int], uuid.UUID] = {}
-    select = [
-        "_sheet",
-        "_row_number",
-        "_raw",
-        "_status",
-        "_reason",
-        "_message",
-        "_flags",
-        "_hash",
-        *[c for c in (*PERSON_COLUMNS, "name_pinyin") if c in records.columns],
-        *attribute_columns,
-    ]
-    for row in records.select(select).iter_rows(named=True):
-        key = (row["_sheet"], row["_row_number"])
-        counts["rows_in"] += 1
-        existing = record_of_hash.get(row["_hash"])
-        if existing is not None:
-            counts["duplicate"] += 1
-            provenance.append(
-                {
-                    "id": uuid.uuid4(),
-                    "record_id": existing,
-                    "batch_id": batch_id,
-                    "sheet": key[0],
-                    "row_number": key[1],
-                }
+    person: dict[str, pl.Expr] = {
+        c: pl.col(c) for c in (*PERSON_COLUMNS, "name_pinyin") if c in fresh.columns
+    }
+    if "sex" in person:
+        person["sex"] = pl.col("sex").replace_strict(
+            {code: sex.value for code, sex in _SEX.items()}, default=None, return_dtype=pl.String
+        )
+    return fresh.select(
+        id="_own_id",
+        batch_id=pl.lit(str(batch_id)),
+        source_id=pl.lit(str(source_id)),
+        sheet="_sheet",
+        row_number="_row_number",
+        # The verbatim row is JSON text already (an unreadable row: {"_unparsed_row": text}).
+        raw_row=pl.when(pl.col("_raw").fill_null("") == "")
+        .then(pl.lit("{}"))
+        .otherwise(pl.col("_raw")),
+        record_hash="_hash",
+        status="_status",
+        quarantine_reason="_reason",
+        quarantine_message="_message",
+        flags=_json_value(pl.col("_flags").fill_null(pl.lit([], dtype=pl.List(pl.String)))),
+        **person,
+        attributes=_json_object(fresh.select(attribute_columns).schema),
+        created_at=pl.lit(now),
+        updated_at=pl.lit(now),
+    )
+
+
+def _json_value(column: pl.Expr) -> pl.Expr:
+    """The JSON text of each value of ``column`` (null for null)."""
+    return (
+        pl.struct(column.alias("v"))
+        .struct.json_encode()
+        .str.strip_prefix('{"v":')
+        .str.strip_suffix("}")
+    )
+
+
+def _json_object(schema: pl.Schema) -> pl.Expr:
+    """A JSON object of the columns of ``schema`` without their nulls; dates as ISO text."""
+    members = []
+    for name, dtype in schema.items():
+        value = pl.col(name).cast(pl.String) if dtype == pl.Date else pl.col(name)
+        encoded = pl.struct(value.alias(name)).struct.json_encode()  # {"name":value}
+        members.append(
+            pl.when(pl.col(name).is_not_null()).then(
+                encoded.str.strip_prefix("{").str.strip_suffix("}")
             )
-            continue
-        record_id = uuid.uuid4()
-        record_of_hash[row["_hash"]] = record_id
-        record_id_of_row[key] = record_id
-        counts[row["_status"]] += 1
-        attributes = {c: _jsonable(row[c]) for c in attribute_columns if row[c] is not None}
-        new_rows.append(
-            {
-                "id": record_id,
-                "batch_id": batch_id,
-                "source_id": source_id,
-                "sheet": key[0],
-                "row_number": key[1],
-                "raw_row": json.loads(row["_raw"]) if row["_raw"] else {},
-                "record_hash": row["_hash"],
-                "status": row["_status"],
-                "quarantine_reason": row["_reason"],
-                "quarantine_message": row["_message"],
-                "flags": list(row["_flags"] or []),
-                "id_number": row.get("id_number"),
-                "name": row.get("name"),
-                "name_pinyin": row.get("name_pinyin"),
-                "sex": _SEX.get(row.get("sex") or ""),
-                "birth_date": row.get("birth_date"),
-                "region_code": row.get("region_code"),
-                "attributes": attributes,
-                "created_at": now,
-                "updated_at": now,
-            }
         )
-        provenance.append(
-            {
-                "id": uuid.uuid4(),
-                "record_id": record_id,
-                "batch_id": batch_id,
-                "sheet": key[0],
-                "row_number": key[1],
-            }
-        )
-    fixes = [
-        {
-            "id": uuid.uuid4(),
-            "record_id": record_id_of_row[(fix["_sheet"], fix["_row_number"])],
-            "field": fix["field"],
-            "old_value": fix["old_value"],
-            "new_value": fix["new_value"],
-            "rule": fix["rule"],
-            "created_at": now,
-        }
-        for fix in std.fixes.iter_rows(named=True)
-        if (fix["_sheet"], fix["_row_number"]) in record_id_of_row
+    if not members:
+        return pl.lit("{}")
+    return pl.concat_str(
+        [pl.lit("{"), pl.concat_str(members, separator=",", ignore_nulls=True), pl.lit("}")]
+    )
+
+
+def _flag_conflicts(session: Session, seen: _SeenRecords) -> None:
+    """Flag records sharing a valid ID number but stating another birth date or sex.
+
+    Among the batch's records that are not quarantined, an ID number with two birth dates or
+    two sexes (nulls aside) is conflicting; every record of the batch with that number is
+    flagged. Decided on the rows just written (``seen``), the few flagged records updated.
+    """
+    if not seen.people:
+        return
+    people = pl.concat(seen.people, how="diagonal_relaxed")
+    differs = [
+        pl.col(c).drop_nulls().n_unique() > 1 for c in ("birth_date", "sex") if c in people.columns
     ]
-    for table, rows in (
-        (SourceRecord, new_rows),
-        (RecordProvenance, provenance),
-        (RecordFix, fixes),
-    ):
-        for start in range(0, len(rows), _INSERT_CHUNK):
-            session.execute(sa.insert(table), rows[start : start + _INSERT_CHUNK])
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
-
-
-def _flag_conflicts(session: Session, batch_id: uuid.UUID) -> None:
-    """Flag records sharing a valid ID number but stating another birth date or sex."""
+    if not differs:
+        return
     conflicting = (
-        sa.select(SourceRecord.id_number)
-        .where(
-            SourceRecord.batch_id == batch_id,
-            SourceRecord.id_number.is_not(None),
-            SourceRecord.status != QUARANTINED,
-        )
-        .group_by(SourceRecord.id_number)
-        .having(
-            (sa.func.count(sa.distinct(SourceRecord.birth_date)) > 1)
-            | (sa.func.count(sa.distinct(SourceRecord.sex)) > 1)
-        )
+        people.filter(pl.col("status") != QUARANTINED)
+        .group_by("id_number")
+        .agg(pl.any_horizontal(differs).alias("conflict"))
+        .filter("conflict")["id_number"]
     )
-    records = session.scalars(
-        sa.select(SourceRecord).where(
-            SourceRecord.batch_id == batch_id, SourceRecord.id_number.in_(conflicting)
-        )
-    )
-    for record in records:
-        record.flags = [*record.flags, "id_number:conflicting_records"]
+    flagged = people.filter(pl.col("id_number").is_in(conflicting.implode()))["id"]
+    for start in range(0, flagged.len(), _FLAG_CHUNK):
+        ids = [uuid.UUID(text) for text in flagged.slice(start, _FLAG_CHUNK)]
+        for record in session.scalars(sa.select(SourceRecord).where(SourceRecord.id.in_(ids))):
+            record.flags = [*record.flags, "id_number:conflicting_records"]
 
 
 def _supersede(
