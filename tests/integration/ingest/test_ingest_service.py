@@ -3,7 +3,6 @@ supersession, atomicity, and the defects it must catch."""
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -21,13 +20,12 @@ from childlink.ingest.errors import IngestError
 from childlink.ingest.mapping import SourceMapping, available_mappings, mapping_for_file
 from childlink.ingest.service import MissingColumnsError, ingest_file
 from childlink.quality.truth_check import score_against_truth
-from childlink.regions.service import load_regions
 from childlink.sources.choices import BatchStatus
 from childlink.sources.models import IngestBatch, RecordFix, RecordProvenance, SourceRecord
-from childlink.sources.service import seed_reference_data
-from childlink.store.engine import create_session_factory, unit_of_work
+from childlink.store.engine import create_session_factory
 from childlink.synth.config import SynthConfig
 from childlink.synth.service import generate_county
+from support import load_county_reference
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +38,7 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def factory(engine: sa.Engine, county: Path) -> sessionmaker[Session]:
     made = create_session_factory(engine)
-    with unit_of_work(made) as session:
-        seed_reference_data(session)
-        with (county / "reference" / "regions.csv").open(encoding="utf-8") as handle:
-            load_regions(session, list(csv.DictReader(handle)))
+    load_county_reference(made, county)
     return made
 
 

@@ -11,12 +11,10 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 import xlsxwriter
 
-from childlink.core.id_number import compose
 from childlink.ingest.errors import HeaderNotFoundError, SheetNotFoundError
 from childlink.ingest.readers import (
     RawBatch,
@@ -27,24 +25,8 @@ from childlink.ingest.readers import (
     read_batches,
 )
 from childlink.synth.config import SynthConfig
-from childlink.synth.names import draw_given_names, draw_surnames
 from childlink.synth.service import generate_county
-
-
-def _people(n: int, seed: int = 7) -> list[tuple[str, str]]:
-    """Synthetic (name, ID number) pairs."""
-    rng = np.random.default_rng(seed)
-    years = rng.integers(2006, 2020, n)
-    names = draw_surnames(rng, n) + draw_given_names(rng, rng.random(n) < 0.5, years)
-    ids = [
-        compose("522799", dt.date(int(y), 1 + i % 12, 1 + i % 28), i % 1000)
-        for i, y in enumerate(years)
-    ]
-    return list(zip((str(v) for v in names), ids, strict=True))
-
-
-def _read(path: Path, **options: object) -> list[RawBatch]:
-    return list(read_batches(path, ReadOptions(**options)))  # type: ignore[arg-type]
+from support import read_all, synthetic_people
 
 
 def _rows(batches: list[RawBatch]) -> pl.DataFrame:
@@ -84,13 +66,13 @@ def _xlsx(path: Path, sheets: Mapping[str, Sequence[Sequence[object]]]) -> Path:
 
 
 def test_csv_values_come_out_verbatim_with_row_numbers_and_raw(tmp_path: Path) -> None:
-    (name1, id1), (name2, id2) = _people(2)
+    (name1, id1), (name2, id2) = synthetic_people(2, seed=7)
     path = tmp_path / "roll.csv"
     path.write_text(
         f"序号, 姓名 ,身份证号,备注\r\n1,{name1},{id1}, 需关注 \r\n2,{name2},{id2},\r\n",
         encoding="utf-8",
     )
-    [batch] = _read(path, format="csv")
+    [batch] = read_all(path, format="csv")
     assert batch.sheet is None
     assert batch.columns == ("序号", "姓名", "身份证号", "备注")
     assert batch.rows.columns == ["序号", "姓名", "身份证号", "备注", "_row_number", "_raw"]
@@ -122,14 +104,14 @@ def test_csv_values_come_out_verbatim_with_row_numbers_and_raw(tmp_path: Path) -
 def test_auto_detection_decodes_every_common_encoding(
     tmp_path: Path, encoding: str, expected: str
 ) -> None:
-    people = _people(30)
+    people = synthetic_people(30, seed=7)
     # GB18030-only characters (not in GBK) where the encoding can carry them.
     extra = "刘䶮𠀀" if encoding != "gbk" else "刘岩"
     text = "姓名,身份证号\n" + "".join(f"{n},{i}\n" for n, i in people) + f"{extra},\n"
     path = tmp_path / "roll.csv"
     path.write_bytes(text.encode(encoding))
     assert detect_encoding(path) == expected
-    rows = _rows(_read(path, format="csv"))
+    rows = _rows(read_all(path, format="csv"))
     assert rows["姓名"].to_list() == [n for n, _ in people] + [extra]
     assert rows.columns[0] == "姓名"  # the BOM is not part of the first header
 
@@ -150,7 +132,7 @@ def test_declared_encodings_that_fit_are_used(tmp_path: Path) -> None:
 def test_header_only_csv_gives_one_empty_batch_with_columns(tmp_path: Path) -> None:
     path = tmp_path / "empty_roll.csv"
     path.write_bytes("姓名,身份证号,性别\r\n".encode("gbk"))
-    [batch] = _read(path, format="csv")
+    [batch] = read_all(path, format="csv")
     assert batch.columns == ("姓名", "身份证号", "性别")
     assert batch.rows.height == 0
     assert batch.rows.columns == ["姓名", "身份证号", "性别", "_row_number", "_raw"]
@@ -160,20 +142,20 @@ def test_header_only_csv_gives_one_empty_batch_with_columns(tmp_path: Path) -> N
 def test_duplicate_and_empty_header_names_are_made_unique(tmp_path: Path) -> None:
     path = tmp_path / "dup.csv"
     path.write_text("姓名,电话,电话,,姓名,_raw\n甲,1,2,3,乙,4\n", encoding="utf-8")
-    [batch] = _read(path, format="csv")
+    [batch] = read_all(path, format="csv")
     assert batch.columns == ("姓名", "电话", "电话__2", "column_4", "姓名__2", "_raw__2")
     assert batch.rows.row(0) == ("甲", "1", "2", "3", "乙", "4", 1, batch.rows["_raw"][0])
 
 
 def test_csv_title_rows_are_skipped_by_header_detection(tmp_path: Path) -> None:
-    (name, id_number), *_ = _people(1)
+    (name, id_number), *_ = synthetic_people(1, seed=7)
     path = tmp_path / "titled.csv"
     path.write_text(
         f"青山县困境儿童名册\n制表日期：2024年9月\n\n姓名,身份证号,性别\n{name},{id_number},女\n",
         encoding="utf-8",
     )
     for options in ({}, {"expected_columns": ("身份证号", "姓名", "监护人")}, {"header_row": 4}):
-        [batch] = _read(path, format="csv", **options)
+        [batch] = read_all(path, format="csv", **options)
         assert batch.columns == ("姓名", "身份证号", "性别"), options
         assert batch.rows["_row_number"].to_list() == [1]
         assert batch.rejects.height == 0  # rows above the header are not rejects
@@ -183,13 +165,13 @@ def test_header_row_past_the_end_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "short.csv"
     path.write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(HeaderNotFoundError, match="header row 9"):
-        _read(path, format="csv", header_row=9)
+        read_all(path, format="csv", header_row=9)
 
 
 def test_quoted_line_breaks_make_one_record_and_numbers_count_records(tmp_path: Path) -> None:
     path = tmp_path / "notes.csv"
     path.write_text('id,备注\n1,"第一行\n第二行"\n2,"引号""内"\n\n3,x\n', encoding="utf-8")
-    rows = _rows(_read(path, format="csv"))
+    rows = _rows(read_all(path, format="csv"))
     assert rows["备注"].to_list() == ["第一行\n第二行", '引号"内', "x"]
     # Record 3 is the blank line: counted, not returned.
     assert rows["_row_number"].to_list() == [1, 2, 4]
@@ -210,7 +192,7 @@ def test_detect_header_rules() -> None:
 
 
 def test_jsonl_values_as_text_keys_in_order_of_appearance(tmp_path: Path) -> None:
-    (name, id_number), *_ = _people(1)
+    (name, id_number), *_ = synthetic_people(1, seed=7)
     lines = [
         json.dumps({"id_no": id_number, "name": name, "score": 12, "ratio": 0.25}),
         "",
@@ -223,7 +205,7 @@ def test_jsonl_values_as_text_keys_in_order_of_appearance(tmp_path: Path) -> Non
     ]
     path = tmp_path / "visits.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    [batch] = _read(path, format="jsonl")
+    [batch] = read_all(path, format="jsonl")
     assert batch.columns == ("id_no", "name", "score", "ratio", "flag", "nested", "none")
     rows = batch.rows
     assert rows["_row_number"].to_list() == [1, 3, 5]  # line numbers; blank lines not rows
@@ -237,13 +219,13 @@ def test_jsonl_values_as_text_keys_in_order_of_appearance(tmp_path: Path) -> Non
     assert batch.rejects.height == 0
 
 
-def test_jsonl_keys_with_conflicting_nested_types_still_read(tmp_path: Path) -> None:
+def test_jsonl_keys_with_conflicting_nested_types_stillread_all(tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_text(
         '{"a": 1, "b": {"x": 1}}\n{"a": "一", "b": {"y": [1]}}\n{"c": [1, "二"], "a": null}\n',
         encoding="utf-8",
     )
-    [batch] = _read(path, format="jsonl")
+    [batch] = read_all(path, format="jsonl")
     assert batch.columns == ("a", "b", "c")
     assert batch.rows["a"].to_list() == ["1", "一", None]
     assert [json.loads(v) for v in batch.rows["b"].to_list()[:2]] == [{"x": 1}, {"y": [1]}]
@@ -253,7 +235,7 @@ def test_jsonl_keys_with_conflicting_nested_types_still_read(tmp_path: Path) -> 
 
 
 def test_xlsx_cells_as_text_dates_iso(tmp_path: Path) -> None:
-    (name, id_number), *_ = _people(1)
+    (name, id_number), *_ = synthetic_people(1, seed=7)
     path = _xlsx(
         tmp_path / "registry.xlsx",
         {
@@ -284,7 +266,7 @@ def test_xlsx_cells_as_text_dates_iso(tmp_path: Path) -> None:
             ]
         },
     )
-    [batch] = _read(path, format="xlsx")
+    [batch] = read_all(path, format="xlsx")
     assert batch.sheet == "学籍"
     assert batch.rows.drop("_raw").rows() == [
         (name, id_number, "9", "1.25", "2015-03-02", "2024-09-01T08:30:00", "true", "=1+2", "7", 1),
@@ -294,7 +276,7 @@ def test_xlsx_cells_as_text_dates_iso(tmp_path: Path) -> None:
 
 
 def test_xlsx_title_rows_blank_rows_and_sheets(tmp_path: Path) -> None:
-    people = _people(4)
+    people = synthetic_people(4, seed=7)
     header = ["序号", "姓名", "身份证号"]
     path = _xlsx(
         tmp_path / "visits.xlsx",
@@ -313,24 +295,24 @@ def test_xlsx_title_rows_blank_rows_and_sheets(tmp_path: Path) -> None:
             "第二批": [header, [3, *people[2]], [4, *people[3]]],
         },
     )
-    batches = _read(path, format="xlsx")
+    batches = read_all(path, format="xlsx")
     assert [b.sheet for b in batches] == ["走访记录", "第二批"]  # the empty sheet is skipped
     first, second = batches
     assert first.columns == ("序号", "姓名", "身份证号")
     assert first.rows["姓名"].to_list() == [people[0][0], people[1][0]]
     assert first.rows["_row_number"].to_list() == [1, 3]  # sheet rows 4 and 6, header on 3
     assert second.rows["_row_number"].to_list() == [1, 2]  # restarts on every sheet
-    [only] = _read(path, format="xlsx", sheets=("第二批",))
+    [only] = read_all(path, format="xlsx", sheets=("第二批",))
     assert only.rows["序号"].to_list() == ["3", "4"]
-    [explicit] = _read(path, format="xlsx", sheets=("走访记录",), header_row=3)
+    [explicit] = read_all(path, format="xlsx", sheets=("走访记录",), header_row=3)
     assert explicit.rows["_row_number"].to_list() == [1, 3]
     with pytest.raises(SheetNotFoundError, match="没有这页"):
-        _read(path, format="xlsx", sheets=("没有这页",))
+        read_all(path, format="xlsx", sheets=("没有这页",))
 
 
 def test_xlsx_header_only_sheet_gives_columns(tmp_path: Path) -> None:
     path = _xlsx(tmp_path / "h.xlsx", {"名册": [["姓名", "身份证号"]]})
-    [batch] = _read(path, format="xlsx")
+    [batch] = read_all(path, format="xlsx")
     assert batch.columns == ("姓名", "身份证号")
     assert batch.rows.height == 0
 
@@ -340,7 +322,7 @@ def test_xlsx_header_only_sheet_gives_columns(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "xlsx"])
 def test_batches_are_bounded_and_rejects_land_in_order(tmp_path: Path, fmt: str) -> None:
-    people = _people(95)
+    people = synthetic_people(95, seed=7)
     path = tmp_path / f"roll.{fmt}"
     bad_rows = {10, 11, 50, 95}
     if fmt == "csv":
@@ -360,7 +342,7 @@ def test_batches_are_bounded_and_rejects_land_in_order(tmp_path: Path, fmt: str)
         rows: list[Sequence[object]] = [["姓名", "身份证号"]]
         rows += [["长" * 21, i] if k in bad_rows else [n, i] for k, (n, i) in enumerate(people, 1)]
         _xlsx(path, {"名册": rows})
-    batches = _read(path, format=fmt, batch_rows=20, max_field_chars=20)
+    batches = read_all(path, format=fmt, batch_rows=20, max_field_chars=20)
     assert all(b.rows.height <= 20 for b in batches)
     assert len(batches) >= 5
     rows_read = _rows(batches)
@@ -407,12 +389,12 @@ def test_every_synthetic_export_reads_back_to_its_ground_truth(tmp_path: Path) -
     assert got == expected
 
     # The women's federation workbook has a title row and a blank row above its header.
-    [visits] = _read(out / "exports/womens_federation/home_visits.xlsx", format="xlsx")
+    [visits] = read_all(out / "exports/womens_federation/home_visits.xlsx", format="xlsx")
     assert visits.columns[:4] == ("序号", "走访日期", "村（社区）", "儿童姓名")
     assert visits.rows["序号"].head(3).to_list() == ["1", "2", "3"]
     # The civil-affairs roll is GBK: decoded, not mojibake.
     roll = out / "exports/civil_affairs/welfare_rolls.csv"
     assert detect_encoding(roll) == "gb18030"
-    [welfare] = _read(roll, format="csv")
+    [welfare] = read_all(roll, format="csv")
     assert "姓名" in welfare.columns
     assert welfare.rows["性别"].drop_nulls().is_in(["男", "女"]).all()
