@@ -11,6 +11,8 @@ from rich.table import Table
 
 from childlink.cli.db import cli_settings
 from childlink.cli.review import print_waterfall, session_factory
+from childlink.households.evaluate import HouseholdScores, evaluate_households
+from childlink.households.service import HouseholdResult, build_households
 from childlink.linkage.engine import MODELS, link_records
 from childlink.linkage.evaluate import Evaluation, evaluate_clusters, load_truth
 from childlink.linkage.prepare import prepare_records
@@ -39,6 +41,12 @@ def run(
         help="Pairs from this probability up to --threshold go to the review queue (0.80).",
     ),
     engine_name: str = typer.Option("duckdb", "--engine", help="Linkage engine (duckdb)."),
+    incremental: bool = typer.Option(
+        False,
+        "--incremental",
+        help="Link only records without a master child, with the last run's model; "
+        "existing children keep their records and identifiers.",
+    ),
 ) -> None:
     """Link every child record and write master children (identifiers stay stable)."""
     settings = cli_settings()
@@ -51,6 +59,7 @@ def run(
                 engine="duckdb" if engine_name == "duckdb" else engine_name,  # type: ignore[arg-type]
                 threshold=threshold,
                 lower_threshold=lower_threshold,
+                incremental=incremental,
             )
     finally:
         engine.dispose()
@@ -141,6 +150,64 @@ def print_evaluation(results: list[Evaluation]) -> None:
         ]
         by_defect.add_row(defect, f"{scores.records:,}", *cells)
     console.print(by_defect)
+
+
+@link_app.command("households")
+def households(
+    truth: Path | None = typer.Option(
+        None,
+        "--truth",
+        exists=True,
+        file_okay=False,
+        help="Generated county directory: also score sibling pairs against its truth.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Build or refresh families: link guardians and siblings of the master children.
+
+    Run after `childlink link run`. Family ids stay stable across runs.
+    """
+    with session_factory() as (_settings, factory):
+        result = build_households(factory)
+        scores = None
+        if truth is not None:
+            with factory() as session:
+                scores = evaluate_households(session, truth)
+    if as_json:
+        document: dict[str, object] = result.as_dict()
+        if scores is not None:
+            document["evaluation"] = scores.as_dict()
+        typer.echo(json.dumps(document, ensure_ascii=False))
+        return
+    print_households(result, scores)
+
+
+def print_households(result: HouseholdResult, scores: HouseholdScores | None) -> None:
+    """Counts of a household rebuild and, when measured, its sibling-pair scores."""
+    console.print(
+        f"{result.children:,} children in {result.families:,} families "
+        f"({result.multi_child_families:,} with siblings, {result.sibling_pairs:,} sibling "
+        f"pairs, {result.guardians:,} guardians); {result.families_created:,} families new, "
+        f"{result.families_kept:,} kept, {result.families_dissolved:,} dissolved "
+        f"in {result.seconds:.1f} s"
+    )
+    rules = ", ".join(f"{rule} {count:,}" for rule, count in result.edges_by_rule.items())
+    console.print(f"pairs linked by rule: {rules or 'none'}")
+    if scores is None:
+        return
+    table = Table(title="Sibling pairs against ground truth")
+    for column in ("precision", "recall", "F1", "true pairs", "found", "guardian recall"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{scores.precision:.4f}",
+        f"{scores.recall:.4f}",
+        f"{scores.f1:.4f}",
+        f"{scores.true_pairs:,}",
+        f"{scores.true_positive_pairs:,}",
+        f"{scores.guardian_recall:.4f}",
+    )
+    console.print(table)
+    console.print(f"twins in one family: {scores.twin_pairs_found:,} of {scores.twin_pairs:,}")
 
 
 @link_app.command("explain")

@@ -30,6 +30,7 @@ from childlink.children.models import MasterChild
 from childlink.errors import ChildLinkError
 from childlink.linkage.choices import DecisionKind, MasterEventKind, ReviewStatus
 from childlink.linkage.engine import Constraints, LinkOutput, ScoredPair, link_records
+from childlink.linkage.incremental import link_new_records, load_saved_settings
 from childlink.linkage.models import LinkDecision, LinkReview, LinkRun, MasterChildEvent
 from childlink.linkage.prepare import prepare_records
 from childlink.regions.models import Region
@@ -67,6 +68,8 @@ class LinkResult:
     rule_rejections: int
     """Scored pairs refused by a rule (twins, two valid IDs, cannot-link), recorded."""
     must_links_applied: int
+    incremental: bool
+    """Only new records were linked, with the saved model of an earlier run."""
     seconds: float
     model_path: str
     run_id: str
@@ -138,22 +141,37 @@ def link_county(
     threshold: float | None = None,
     lower_threshold: float | None = None,
     seed: int = 42,
+    incremental: bool = False,
 ) -> LinkResult:
-    """Link every linkable child record and write master children (one transaction)."""
+    """Link every linkable child record and write master children (one transaction).
+
+    With ``incremental`` only records without a master are linked, with the model of the last
+    run, to the existing children or into new ones; no existing child changes.
+    """
     if engine != "duckdb":
         raise UnsupportedEngineError(f"engine {engine!r} is not available; use duckdb")
     with factory() as session:
         frame = prepare_records(session)
         known_regions = set(session.scalars(sa.select(Region.code)))
         constraints = load_constraints(session)
-    output = link_records(
-        frame,
-        model="childlink",
-        threshold=threshold,
-        lower_threshold=lower_threshold,
-        constraints=constraints,
-        seed=seed,
-    )
+        saved_model = latest_model_path(session) if incremental else None
+    if incremental:
+        output = link_new_records(
+            frame,
+            load_saved_settings(saved_model),
+            threshold=threshold,
+            lower_threshold=lower_threshold,
+            constraints=constraints,
+        )
+    else:
+        output = link_records(
+            frame,
+            model="childlink",
+            threshold=threshold,
+            lower_threshold=lower_threshold,
+            constraints=constraints,
+            seed=seed,
+        )
     clusters = frame.select("rec_id", "master_child_id").join(output.clusters, on="rec_id")
     masters = _assign_masters(clusters)
     assigned = frame.join(output.clusters, on="rec_id").join(masters, on="cluster")
@@ -260,6 +278,7 @@ def link_county(
         "review_pending": pending,
         "rule_rejections": rule_rejections,
         "must_links_applied": output.must_links_applied,
+        "incremental": incremental,
         "seconds": round(output.seconds, 2),
     }
     path = _save_model(data_dir, output, summary)
@@ -270,6 +289,16 @@ def link_county(
             .values(model_path=str(path), summary=summary)
         )
     return LinkResult(**summary, model_path=str(path), run_id=str(run_id))
+
+
+def latest_model_path(session: Session) -> str | None:
+    """The saved model of the newest run that has one."""
+    return session.scalar(
+        sa.select(LinkRun.model_path)
+        .where(LinkRun.model_path.is_not(None))
+        .order_by(LinkRun.created_at.desc())
+        .limit(1)
+    )
 
 
 def load_constraints(session: Session) -> Constraints:
