@@ -27,7 +27,7 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.installed ## Create .venv and install the locked dependencies.
 
-demo: install ## Generate a 10,000-child demo county and run the pipeline stages that exist.
+demo: install ## Build a 10,000-child demo county, run every stage, serve it at http://127.0.0.1:8000.
 	$(BIN)/childlink demo --children 10000 --seed 42
 
 check: install ## Lint, format check, strict type check, lock and migration checks.

@@ -48,6 +48,22 @@ class Settings(BaseSettings):
         description="Extra folder of source mapping files (YAML); they override shipped ones.",
     )
 
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Consecutive failed logins that lock an account."
+    )
+    login_lockout_minutes: int = Field(
+        default=15, ge=1, description="How long a locked account stays locked."
+    )
+    login_attempts_per_ip: int = Field(
+        default=20,
+        ge=1,
+        description="Login attempts allowed from one client address per rate-limit window.",
+    )
+    login_window_seconds: int = Field(
+        default=300, ge=1, description="Sliding window of the per-address login rate limit."
+    )
+    session_hours: int = Field(default=8, ge=1, description="Lifetime of a web session.")
+
     @field_validator("environment")
     @classmethod
     def _known_environment(cls, value: str) -> str:

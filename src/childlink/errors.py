@@ -34,3 +34,32 @@ class IngestError(ChildLinkError):
     """A delivered file cannot be ingested; ``code`` says why, machine-readably."""
 
     code: str = "ingest_error"
+
+
+class AuthenticationError(ChildLinkError):
+    """Wrong username or password, or an unknown, expired or revoked token or key.
+
+    The message never says which part was wrong, so it cannot be used to find usernames.
+    """
+
+
+class AccountLockedError(AuthenticationError):
+    """Too many failed logins: the account is locked until ``locked_until``."""
+
+
+class RateLimitedError(AuthenticationError):
+    """Too many login attempts from one address in a short time; ``retry_after`` seconds."""
+
+    retry_after: int = 60
+
+
+class NotFoundError(ChildLinkError):
+    """The requested object does not exist (or the caller may not know that it does)."""
+
+
+class IdentityError(ChildLinkError):
+    """An account operation that cannot be done (duplicate username, unknown role, ...)."""
+
+
+class AccessDeniedError(ChildLinkError):
+    """The policy refused the action; the message is the decision's reason."""

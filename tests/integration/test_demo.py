@@ -22,10 +22,11 @@ def test_demo_builds_county_and_loads_reference_data(
     data_dir = tmp_path / "var"
     monkeypatch.setenv("CHILDLINK_DATABASE_URL", database_url)
     monkeypatch.setenv("CHILDLINK_DATA_DIR", str(data_dir))
-    result = CliRunner().invoke(app, ["demo", "--children", "300", "--seed", "7"])
+    result = CliRunner().invoke(app, ["demo", "--children", "300", "--seed", "7", "--no-serve"])
     assert result.exit_code == 0, result.output
     assert "Demo county ready" in result.output
     assert "every row reconciles" in result.output
+    assert "Sibling pairs against ground truth" in result.output
     assert (data_dir / "quality-report.html").is_file()
 
     county = data_dir / "demo-county"
@@ -55,7 +56,7 @@ def test_demo_builds_county_and_loads_reference_data(
     assert sources >= 6
 
     # Running the demo again replaces the county and leaves the reference data as it was.
-    again = CliRunner().invoke(app, ["demo", "--children", "300", "--seed", "7"])
+    again = CliRunner().invoke(app, ["demo", "--children", "300", "--seed", "7", "--no-serve"])
     assert again.exit_code == 0, again.output
     engine = build_engine(Settings(database_url=database_url, data_dir=data_dir))
     try:

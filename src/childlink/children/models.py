@@ -8,7 +8,8 @@ child; everything else is derived from the linked source records.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -51,6 +52,14 @@ class Family(UUIDPrimaryKeyMixin, TimestampMixin, Base):
         sa.String(12), sa.ForeignKey("regions.code", ondelete="RESTRICT"), index=True
     )
     address: Mapped[str | None] = mapped_column(sa.String(255))
+    household_key: Mapped[str | None] = mapped_column(
+        sa.String(64),
+        index=True,
+        doc="Household register number (户号) of the family when one is known (an attribute).",
+    )
+    dissolved_at: Mapped[datetime | None] = mapped_column(
+        doc="Set when a household rebuild left the family without children (kept for history)."
+    )
 
     guardians: Mapped[list[Guardian]] = relationship(
         back_populates="family", cascade="all, delete-orphan"
@@ -75,6 +84,11 @@ class Guardian(UUIDPrimaryKeyMixin, TimestampMixin, Base):
     is_migrant_worker: Mapped[bool] = mapped_column(
         default=False, doc="Works away from home: with both parents away the child is left-behind."
     )
+    guardian_key: Mapped[str | None] = mapped_column(
+        sa.String(64),
+        doc="Hash of what identifies the guardian within the family (ID number, else name), "
+        "so a household rebuild updates the same row.",
+    )
 
     family: Mapped[Family] = relationship(back_populates="guardians")
 
@@ -90,6 +104,11 @@ class FamilyMembership(UUIDPrimaryKeyMixin, TimestampMixin, Base):
         sa.ForeignKey("master_children.id", ondelete="CASCADE"), index=True
     )
     relation: Mapped[MembershipRelation] = mapped_column(default=MembershipRelation.CHILD)
+    evidence: Mapped[dict[str, Any]] = mapped_column(
+        default=dict,
+        server_default="{}",
+        doc="Rule -> the other members it linked this child with (see households.service).",
+    )
 
     family: Mapped[Family] = relationship(back_populates="memberships")
     child: Mapped[MasterChild] = relationship(back_populates="memberships")

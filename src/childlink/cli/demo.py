@@ -1,8 +1,10 @@
 """``childlink demo``: the main job on the embedded default, end to end.
 
-Today it migrates the embedded database, seeds departments and data sources, generates the demo
-county and loads its region tree. Later stages (ingest, linkage, risk, the web UI) join here as
-they land, so that one command always shows everything the platform can do.
+It migrates the embedded database, seeds departments and data sources, generates the demo
+county, ingests, checks and links it, sets up agencies, legal bases and one demo login per role
+(passwords generated now and printed once), and ends by serving the web UI and the API at
+http://127.0.0.1:8000 (``--no-serve`` stops before). Later stages join here as they land, so
+that one command always shows everything the platform can do.
 """
 
 from __future__ import annotations
@@ -15,16 +17,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from childlink.access.consent import seed_demo_legal_bases
 from childlink.cli.db import cli_settings
 from childlink.cli.ingest import plan_ingest, print_results
-from childlink.cli.link import print_evaluation
+from childlink.cli.link import print_evaluation, print_households
 from childlink.cli.quality import print_truth_scores
+from childlink.cli.serve import serve_app
 from childlink.cli.synth import print_summary
+from childlink.households.evaluate import evaluate_households
+from childlink.households.service import build_households
+from childlink.identity.demo import DemoAccount, seed_demo_accounts
 from childlink.ingest.mapping import available_mappings
 from childlink.ingest.service import ingest_file
 from childlink.linkage.evaluate import evaluate_clusters, load_truth
 from childlink.linkage.prepare import prepare_records
 from childlink.linkage.service import link_county
+from childlink.privacy.keys import FieldCipher, KeyStore
+from childlink.privacy.sealing import assign_child_keys, seal_records
 from childlink.quality.report import QualityReport, build_report, render_html
 from childlink.quality.truth_check import score_against_truth
 from childlink.regions.service import load_regions
@@ -51,6 +60,11 @@ def demo(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Where to write the county; default <data dir>/demo-county."
     ),
+    serve: bool = typer.Option(
+        True, "--serve/--no-serve", help="End by serving the web UI and API (Ctrl-C stops)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to serve on."),
 ) -> None:
     """Build the demo county on the embedded default and run every pipeline stage that exists."""
     settings = cli_settings()
@@ -137,10 +151,87 @@ def demo(
     )
     print_evaluation([evaluation])
 
+    console.rule("[bold]7. Households: guardians and siblings")
+    engine = build_engine(settings)
+    factory = create_session_factory(engine)
+    try:
+        with database_errors(settings.effective_database_url):
+            with console.status("linking siblings and guardians into families ..."):
+                households = build_households(factory)
+            with factory() as session:
+                household_scores = evaluate_households(session, county_dir)
+    finally:
+        engine.dispose()
+    print_households(households, household_scores)
+
+    console.rule("[bold]8. Protection at rest: child keys and sealed sensitive fields")
+    engine = build_engine(settings)
+    factory = create_session_factory(engine)
+    try:
+        with database_errors(settings.effective_database_url):
+            keys = KeyStore.from_settings(settings)
+            with unit_of_work(factory) as session:
+                child_keys = assign_child_keys(session, keys)
+            with console.status("encrypting sensitive attributes (AES-GCM) ..."):
+                sealed = seal_records(factory, FieldCipher(keys))
+    finally:
+        engine.dispose()
+    console.print(
+        f"{child_keys:,} master children keyed by HMAC of their ID number; "
+        f"{sealed.values_sealed:,} sensitive values of {sealed.records_sealed:,} records sealed; "
+        f"keys kept outside the database in {keys.directory}"
+    )
+
+    console.rule("[bold]9. Access: agencies, legal bases and one demo login per role")
+    engine = build_engine(settings)
+    try:
+        with (
+            database_errors(settings.effective_database_url),
+            unit_of_work(create_session_factory(engine)) as session,
+        ):
+            bases = seed_demo_legal_bases(session)
+            accounts = seed_demo_accounts(session)
+    finally:
+        engine.dispose()
+    console.print(
+        f"legal bases: {bases.statutory} statutory duty (per source), {bases.consents} guardian "
+        f"consent(s), {bases.consents_expired} of them expired"
+    )
+    print_demo_logins(accounts)
+
     console.rule("[bold green]Demo county ready")
     console.print(f"department exports: {county_dir / 'exports'}")
     console.print(f"ground truth (for measuring only): {county_dir / 'truth'}")
     console.print("quarantined rows: `childlink quarantine list`")
+    if serve:
+        console.print(
+            f"serving at [bold]http://{host}:{port}/[/] (API docs: /api/v1/docs); Ctrl-C stops"
+        )
+        serve_app(settings, host, port)
+
+
+def print_demo_logins(accounts: list[DemoAccount]) -> None:
+    """The demo accounts with their passwords (generated now, shown only here)."""
+    table = Table(title="Demo logins (passwords generated for this run only)")
+    table.add_column("username", no_wrap=True)
+    table.add_column("password", no_wrap=True, min_width=16)
+    table.add_column("role / 角色")
+    table.add_column("jurisdiction")
+    table.add_column("caseload", justify="right")
+    for account in accounts:
+        where = (
+            f"{account.jurisdiction_name} {account.jurisdiction}"
+            if account.jurisdiction
+            else "(whole system)"
+        )
+        table.add_row(
+            account.username,
+            account.password,
+            f"{account.role.label_zh} {account.role.value}",
+            where,
+            str(account.caseload),
+        )
+    console.print(table)
 
 
 def print_reasons(report: QualityReport) -> None:

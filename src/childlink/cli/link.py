@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -22,6 +23,14 @@ from childlink.store.engine import build_engine, create_session_factory, databas
 
 console = Console()
 
+
+class EngineChoice(StrEnum):
+    """``--engine`` values (:data:`childlink.linkage.engine.ENGINES`)."""
+
+    DUCKDB = "duckdb"
+    SPARK = "spark"
+
+
 link_app = typer.Typer(
     name="link", help="Record linkage: the master child index.", no_args_is_help=True
 )
@@ -40,7 +49,11 @@ def run(
         max=1.0,
         help="Pairs from this probability up to --threshold go to the review queue (0.80).",
     ),
-    engine_name: str = typer.Option("duckdb", "--engine", help="Linkage engine (duckdb)."),
+    engine_name: EngineChoice = typer.Option(
+        EngineChoice.DUCKDB,
+        "--engine",
+        help="Splink backend: duckdb (embedded) or spark (local Spark, needs Java 17+).",
+    ),
     incremental: bool = typer.Option(
         False,
         "--incremental",
@@ -56,7 +69,7 @@ def run(
             result = link_county(
                 create_session_factory(engine),
                 data_dir=settings.data_dir,
-                engine="duckdb" if engine_name == "duckdb" else engine_name,  # type: ignore[arg-type]
+                engine="spark" if engine_name is EngineChoice.SPARK else "duckdb",
                 threshold=threshold,
                 lower_threshold=lower_threshold,
                 incremental=incremental,
@@ -207,7 +220,11 @@ def print_households(result: HouseholdResult, scores: HouseholdScores | None) ->
         f"{scores.guardian_recall:.4f}",
     )
     console.print(table)
-    console.print(f"twins in one family: {scores.twin_pairs_found:,} of {scores.twin_pairs:,}")
+    console.print(
+        f"pairs of two different children ({scores.sibling_pairs:,}): precision "
+        f"{scores.sibling_precision:.4f}, recall {scores.sibling_recall:.4f}; twins in one "
+        f"family: {scores.twin_pairs_found:,} of {scores.twin_pairs:,}"
+    )
 
 
 @link_app.command("explain")

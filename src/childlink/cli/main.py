@@ -14,13 +14,18 @@ from rich.console import Console
 from childlink import __version__
 from childlink.cli import bench as bench_cli
 from childlink.cli import db as db_cli
+from childlink.cli.access import access_app, consent_app
+from childlink.cli.audit import audit_app
 from childlink.cli.demo import demo as demo_command
 from childlink.cli.ingest import ingest as ingest_command
 from childlink.cli.ingest import sources_app
+from childlink.cli.keys import keys_app
 from childlink.cli.link import link_app
 from childlink.cli.quality import quality_app, quarantine_app
 from childlink.cli.review import review_app
+from childlink.cli.serve import serve as serve_command
 from childlink.cli.synth import synth as synth_command
+from childlink.cli.users import users_app
 from childlink.errors import ChildLinkError
 
 app = typer.Typer(
@@ -40,6 +45,12 @@ app.add_typer(quality_app, name="quality")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(link_app, name="link")
 app.add_typer(review_app, name="review")
+app.add_typer(access_app, name="access")
+app.add_typer(consent_app, name="consent")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+app.command(name="serve")(serve_command)
 
 
 def _version(value: bool) -> None:

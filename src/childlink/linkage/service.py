@@ -19,7 +19,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -27,9 +27,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from childlink.children.choices import ChildStatus, Sex
 from childlink.children.models import MasterChild
-from childlink.errors import ChildLinkError
 from childlink.linkage.choices import DecisionKind, MasterEventKind, ReviewStatus
-from childlink.linkage.engine import Constraints, LinkOutput, ScoredPair, link_records
+from childlink.linkage.engine import (
+    ENGINES,
+    Constraints,
+    Engine,
+    LinkOutput,
+    ScoredPair,
+    UnsupportedEngineError,
+    link_records,
+)
 from childlink.linkage.incremental import link_new_records, load_saved_settings
 from childlink.linkage.models import LinkDecision, LinkReview, LinkRun, MasterChildEvent
 from childlink.linkage.prepare import prepare_records
@@ -38,15 +45,10 @@ from childlink.sources.models import SourceRecord
 from childlink.store.base import utc_now
 from childlink.store.engine import unit_of_work
 
-Engine = Literal["duckdb"]
 #: Actor of the changes a linkage run makes.
 RUN_ACTOR = "rule:linkage"
 #: Record ids listed in one event's details (the count is always complete).
 EVENT_RECORD_LIMIT = 50
-
-
-class UnsupportedEngineError(ChildLinkError):
-    """Only the embedded DuckDB engine exists so far."""
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,10 @@ def link_county(
     With ``incremental`` only records without a master are linked, with the model of the last
     run, to the existing children or into new ones; no existing child changes.
     """
-    if engine != "duckdb":
-        raise UnsupportedEngineError(f"engine {engine!r} is not available; use duckdb")
+    if engine not in ENGINES:
+        raise UnsupportedEngineError(f"engine {engine!r} is not available; use one of {ENGINES}")
+    if incremental and engine != "duckdb":
+        raise UnsupportedEngineError("incremental linking runs on duckdb only")
     with factory() as session:
         frame = prepare_records(session)
         known_regions = set(session.scalars(sa.select(Region.code)))
@@ -171,6 +175,7 @@ def link_county(
             lower_threshold=lower_threshold,
             constraints=constraints,
             seed=seed,
+            engine=engine,
         )
     clusters = frame.select("rec_id", "master_child_id").join(output.clusters, on="rec_id")
     masters = _assign_masters(clusters)

@@ -19,6 +19,10 @@ MODEL_MODULES: tuple[str, ...] = (
     "childlink.children.models",
     "childlink.quality.models",
     "childlink.linkage.models",
+    "childlink.access.models",
+    "childlink.audit.models",
+    "childlink.privacy.models",
+    "childlink.identity.models",
 )
 
 

@@ -158,10 +158,20 @@ def test_accept_merges_and_reject_keeps_apart_in_later_runs(
     assert again.must_links_applied == 1
     assert again.masters_created == 0
     after = _masters(factory)
-    assert after[a_left] == after[a_right] == outcome["merged_into"]
+    # The decisions hold. A re-run re-trains the model (DuckDB's sampling is not bit-for-bit
+    # repeatable across threads), so the merged child may join a larger child through new
+    # evidence: then its identifier is retired into that child's, never silently lost.
+    assert after[a_left] == after[a_right]
     assert after[r_left] != after[r_right]
-    assert after[r_left] == masters[r_left]
-    assert after[r_right] == masters[r_right]
+    with factory() as session:
+        expected = [(after[a_left], outcome["merged_into"])]
+        expected += [(after[rec], masters[rec]) for rec in (r_left, r_right)]
+        for master, was in expected:
+            if master != was:
+                kept = session.get(MasterChild, uuid.UUID(was))
+                assert kept is not None
+                assert kept.status == ChildStatus.MERGED
+                assert str(kept.merged_into_id) == master
     with factory() as session:
         statuses = {
             str(review.id): review.status

@@ -1,0 +1,1 @@
+"""Who may see what: roles, agencies, jurisdictions, purposes, policy decisions and consent."""

@@ -1,0 +1,1 @@
+"""The JSON API (``/api/v1``): FastAPI app factory, dependencies and one router per context."""

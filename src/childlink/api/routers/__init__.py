@@ -1,0 +1,1 @@
+"""One router per context, mounted under ``/api/v1``."""

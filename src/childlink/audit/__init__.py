@@ -1,0 +1,1 @@
+"""Tamper-evident audit trail: hash-chained entries, verification and supervision reports."""

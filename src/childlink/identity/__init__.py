@@ -1,0 +1,1 @@
+"""Identity: accounts, web sessions, API tokens for people and API keys for department feeds."""

@@ -1,0 +1,1 @@
+"""Protection at rest: keyed pseudonyms, field encryption with rotating keys, masking helpers."""
