@@ -210,6 +210,9 @@ def childlink_settings() -> SettingsCreator:
             block_on("given_py", "dob_md"),
             block_on("given_py", "guardian_py"),
             block_on("pinyin", "substr(region_code, 1, 9)"),
+            # The ID number as given (a wrong check character included): few pairs here, but
+            # the rule that finds FEBRL's records with a mistyped name and birth date.
+            block_on("id_any"),
         ],
         retain_intermediate_calculation_columns=True,
         additional_columns_to_retain=["id_key", "given_py"],
