@@ -134,6 +134,9 @@ def build_supervision_report(
         activity = users.setdefault(
             entry.actor, UserActivity(entry.actor, entry_agency, details.get("role"))
         )
+        # Log-in and account events carry no role or agency; the first access event does.
+        activity.agency = activity.agency or entry_agency
+        activity.role = activity.role or details.get("role")
         if entry.outcome == "deny":
             activity.denials += 1
             denials[entry.actor].append(entry.seq)

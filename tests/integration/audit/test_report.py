@@ -126,3 +126,11 @@ def test_cli_report_and_verify(
     result = runner.invoke(app, ["audit", "verify", "--anchor", "6:" + "a" * 64])
     assert result.exit_code == 1
     assert "anchor" in result.output
+
+
+def test_role_and_agency_come_from_access_events_after_a_login(session: Session) -> None:
+    record_event(session, actor="li", action="auth.login", outcome="ok", details={}, at=DAY)
+    view(session, "li", DAY + timedelta(minutes=1), agency="village-7")
+    report = build_supervision_report(session)
+    (activity,) = [a for a in report.users if a.actor == "li"]
+    assert (activity.agency, activity.role) == ("village-7", "child_director")
