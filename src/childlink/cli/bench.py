@@ -182,3 +182,59 @@ def bench_link(
     console.print("ChildLink on FEBRL, field mapping:")
     for column, source in result["febrl"]["field_mapping"].items():
         console.print(f"  {column} ← {source}")
+
+
+@app.command("risk")
+def bench_risk(
+    children: int = typer.Option(
+        100_000, "--children", "-n", min=2_000, help="Children in the generated county."
+    ),
+    seed: int = typer.Option(42, "--seed", "-s", min=0, help="Random seed of the county."),
+    score_children: int = typer.Option(
+        1_000_000,
+        "--score-children",
+        min=1_000,
+        help="Children in the timed scoring pass (the county replicated with suffixed ids).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Risk models: test AUC vs the generator's ceiling, ECE, and scoring time per 1M children."""
+    from childlink.risk.bench import run_risk_benchmark
+
+    def say(message: str) -> None:
+        if not as_json:
+            console.print(f"[dim]… {message}")
+
+    result = run_risk_benchmark(children, seed=seed, score_children=score_children, progress=say)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    table = Table(title=f"bench risk: {children:,} children, test as of {result['split']['test']}")
+    for column in ("risk", "model", "AUC", "ceiling", "gap", "PR-AUC", "ECE", "positives"):
+        table.add_column(column, justify="left" if column in {"risk", "model"} else "right")
+
+    def fmt(value: object) -> str:
+        return "—" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    for risk, block in result["models"].items():
+        for kind, m in block["models"].items():
+            mark = " *" if kind == block["selected"] else ""
+            table.add_row(
+                risk,
+                kind + mark,
+                fmt(m["auc"]),
+                fmt(m["ceiling_auc"]),
+                fmt(m["auc_gap"]),
+                fmt(m["pr_auc"]),
+                fmt(m["ece"]),
+                fmt(m["positives"]),
+            )
+    console.print(table)
+    scoring = result["scoring"]
+    console.print(
+        f"scoring {scoring['children_scored']:,} children (features + all models + rules): "
+        f"{scoring['total_s']:.1f} s (features {scoring['features_s']:.1f}, models "
+        f"{scoring['models_s']:.1f}, rules {scoring['rules_s']:.1f}); "
+        f"{scoring['per_million_s']:.1f} s per 1,000,000"
+    )
+    console.print("stages (s): " + ", ".join(f"{k} {v}" for k, v in result["seconds"].items()))

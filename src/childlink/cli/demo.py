@@ -22,6 +22,7 @@ from childlink.cli.db import cli_settings
 from childlink.cli.ingest import plan_ingest, print_results
 from childlink.cli.link import print_evaluation, print_households
 from childlink.cli.quality import print_truth_scores
+from childlink.cli.risk_scores import demo_risk, print_demo_risk
 from childlink.cli.serve import serve_app
 from childlink.cli.synth import print_summary
 from childlink.households.evaluate import evaluate_households
@@ -182,7 +183,20 @@ def demo(
         f"keys kept outside the database in {keys.directory}"
     )
 
-    console.rule("[bold]9. Access: agencies, legal bases and one demo login per role")
+    console.rule("[bold]9. Risk monitoring: models, evaluation report, scores")
+    engine = build_engine(settings)
+    factory = create_session_factory(engine)
+    try:
+        with (
+            database_errors(settings.effective_database_url),
+            console.status("training, evaluating and scoring (features as of each date) ..."),
+        ):
+            risk = demo_risk(factory, settings.data_dir, county_dir, FieldCipher(keys))
+    finally:
+        engine.dispose()
+    print_demo_risk(risk)
+
+    console.rule("[bold]10. Access: agencies, legal bases and one demo login per role")
     engine = build_engine(settings)
     try:
         with (

@@ -19,6 +19,8 @@ from childlink.linkage.evaluate import Evaluation, evaluate_clusters, load_truth
 from childlink.linkage.prepare import prepare_records
 from childlink.linkage.review import default_reviewer, explain_pair, master_events, split_master
 from childlink.linkage.service import link_county
+from childlink.privacy.keys import FieldCipher, KeyStore
+from childlink.risk.service import rescore_linked
 from childlink.store.engine import build_engine, create_session_factory, database_errors
 
 console = Console()
@@ -66,18 +68,31 @@ def run(
     engine = build_engine(settings)
     try:
         with database_errors(settings.effective_database_url):
+            factory = create_session_factory(engine)
             result = link_county(
-                create_session_factory(engine),
+                factory,
                 data_dir=settings.data_dir,
                 engine="spark" if engine_name is EngineChoice.SPARK else "duckdb",
                 threshold=threshold,
                 lower_threshold=lower_threshold,
                 incremental=incremental,
             )
+            # Only the children this run created or changed are re-scored (no model yet: none).
+            rescored = rescore_linked(
+                factory,
+                settings.data_dir,
+                result.run_id,
+                cipher=FieldCipher(KeyStore.from_settings(settings)),
+            )
     finally:
         engine.dispose()
     if as_json:
-        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+        typer.echo(
+            json.dumps(
+                result.as_dict() | {"rescored_children": 0 if rescored is None else rescored},
+                ensure_ascii=False,
+            )
+        )
         return
     table = Table(title="Linkage run")
     table.add_column("measure")
@@ -85,6 +100,8 @@ def run(
     for key, value in result.as_dict().items():
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
+    if rescored is not None:
+        console.print(f"{rescored:,} children re-scored with the active risk models")
 
 
 @link_app.command("evaluate")

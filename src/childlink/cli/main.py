@@ -23,6 +23,9 @@ from childlink.cli.keys import keys_app
 from childlink.cli.link import link_app
 from childlink.cli.quality import quality_app, quarantine_app
 from childlink.cli.review import review_app
+from childlink.cli.risk import risk_app
+from childlink.cli.risk_scores import register_score_commands
+from childlink.cli.rules import rules_app
 from childlink.cli.serve import serve as serve_command
 from childlink.cli.synth import synth as synth_command
 from childlink.cli.users import users_app
@@ -45,6 +48,9 @@ app.add_typer(quality_app, name="quality")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(link_app, name="link")
 app.add_typer(review_app, name="review")
+app.add_typer(rules_app, name="rules")
+register_score_commands(risk_app)  # score and flags live in cli/risk_scores.py
+app.add_typer(risk_app, name="risk")
 app.add_typer(access_app, name="access")
 app.add_typer(consent_app, name="consent")
 app.add_typer(audit_app, name="audit")

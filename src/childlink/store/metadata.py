@@ -23,6 +23,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "childlink.audit.models",
     "childlink.privacy.models",
     "childlink.identity.models",
+    "childlink.risk.registry",
+    "childlink.risk.store",
 )
 
 

@@ -74,7 +74,11 @@ def test_every_models_module_is_registered_for_alembic() -> None:
         for module in pkgutil.walk_packages(childlink.__path__, prefix="childlink.")
         if module.name.endswith(".models")
     }
-    assert found == set(MODEL_MODULES)
+    # Issue 6's contract names the risk context's table modules `store` (scores, flags) and
+    # `registry` (model versions); its `models` module holds the machine-learning models.
+    table_modules_named_otherwise = {"childlink.risk.store", "childlink.risk.registry"}
+    modules_without_tables = {"childlink.risk.models"}
+    assert (found - modules_without_tables) | table_modules_named_otherwise == set(MODEL_MODULES)
     for name in found:
         importlib.import_module(name)
     assert set(Base.metadata.tables) == set(target_metadata().tables)

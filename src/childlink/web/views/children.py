@@ -17,6 +17,12 @@ from childlink.api.deps import field_cipher
 from childlink.children.profile import build_profile
 from childlink.children.search import SearchQueryError, child_scope, search_children
 from childlink.errors import AccessDeniedError, NotFoundError
+from childlink.risk.service import (
+    FlagReviewError,
+    flag_child,
+    review_flag_as,
+    risk_for_viewer,
+)
 from childlink.web.adapt import parse_uuid, profile_view, summary_view
 from childlink.web.views.common import WebRequest, WebRequestDep
 
@@ -80,8 +86,13 @@ def profile(child_id: str, web: WebRequestDep) -> Response:
         return web.error(
             403, str(denied), break_glass_child=str(master_id) if glass.allowed else None
         )
+    risk = risk_for_viewer(
+        web.session, web.principal, web.purpose, master_id, ip=web.ip, strict=False
+    )
     return web.render(
-        "children/profile.html", profile=profile_view(web.session, found, web.factory)
+        "children/profile.html",
+        profile=profile_view(web.session, found, web.factory),
+        risk=risk,
     )
 
 
@@ -107,3 +118,33 @@ async def break_glass(
         return web.error(400, str(problem), break_glass_child=str(master_id))
     web.session.commit()
     return RedirectResponse(f"/children/{master_id}", status_code=303)
+
+
+@router.post("/risk/flags/{flag_id}/decide", response_class=HTMLResponse)
+async def decide_flag(
+    flag_id: str,
+    web: WebRequestDep,
+    decision: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Confirm or reject a risk flag with a reason; back to the child's profile."""
+    if not await web.csrf_ok():
+        return web.error(403, "missing or wrong CSRF token")
+    if web.purpose is None:
+        return _no_purpose(web)
+    flag = parse_uuid(flag_id)
+    if flag is None:
+        return web.error(404)
+    try:
+        read = review_flag_as(
+            web.session, web.principal, web.purpose, flag, decision, reason, ip=web.ip
+        )
+        child = flag_child(web.session, flag)
+    except NotFoundError:
+        return web.error(404)
+    except AccessDeniedError as denied:
+        return web.error(403, str(denied))
+    except FlagReviewError as problem:
+        return web.error(400, str(problem))
+    web.session.commit()
+    return RedirectResponse(f"/children/{child}#flag-{read.id}", status_code=303)
