@@ -197,14 +197,42 @@ def bench_risk(
         help="Children in the timed scoring pass (the county replicated with suffixed ids).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    rescore: bool = typer.Option(
+        False,
+        "--rescore",
+        help="Instead: latency of re-scoring one child in process, on a small database county.",
+    ),
+    rescore_children: int = typer.Option(
+        300, "--rescore-children", min=50, help="Children in the --rescore county."
+    ),
+    samples: int = typer.Option(
+        50, "--samples", min=1, help="Children re-scored one at a time (--rescore)."
+    ),
 ) -> None:
-    """Risk models: test AUC vs the generator's ceiling, ECE, and scoring time per 1M children."""
-    from childlink.risk.bench import run_risk_benchmark
+    """Risk models: test AUC vs the generator's ceiling, ECE, and scoring time per 1M children.
+
+    With --rescore: the median and 95th-percentile latency of re-scoring one child
+    (``rescore_after_link``) on a small ingested, linked and scored SQLite county.
+    """
+    from childlink.risk.bench import run_rescore_benchmark, run_risk_benchmark
 
     def say(message: str) -> None:
         if not as_json:
             console.print(f"[dim]… {message}")
 
+    if rescore:
+        found = run_rescore_benchmark(rescore_children, seed=seed, samples=samples, progress=say)
+        if as_json:
+            typer.echo(json.dumps(found, ensure_ascii=False))
+            return
+        latency = found["rescore"]
+        console.print(
+            f"re-scoring one child ({found['backend']}, {rescore_children:,} children, "
+            f"{latency['samples']} samples): median {latency['median_ms']} ms, "
+            f"p95 {latency['p95_ms']} ms, max {latency['max_ms']} ms "
+            f"(full county score {found['full_score_s']} s)"
+        )
+        return
     result = run_risk_benchmark(children, seed=seed, score_children=score_children, progress=say)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))

@@ -240,6 +240,50 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (H,),
         ("screening",),
     ),
+    FeatureSpec(
+        "screening_mean",
+        "历次心理筛查平均分",
+        "mean of all screening scores",
+        (H,),
+        ("screening",),
+    ),
+    FeatureSpec(
+        "dv_callouts_ever",
+        "家暴出警总次数",
+        "domestic-violence call-outs, all history",
+        (M, H),
+        ("dv_callout",),
+    ),
+    FeatureSpec(
+        "dv_callouts_recent",
+        "家暴出警（按时间衰减，半衰期约两月）",
+        "domestic-violence call-outs, weighted by recency (about two-month half-life)",
+        (M, H),
+        ("dv_callout",),
+    ),
+    FeatureSpec(
+        "injury_visits_recent",
+        "外伤就诊（按时间衰减，半衰期约两月）",
+        "injury visits, weighted by recency (about two-month half-life)",
+        (M,),
+        ("injury_visit",),
+    ),
+    FeatureSpec(
+        "injury_visits_ever",
+        "外伤就诊总次数",
+        "injury visits, all history",
+        (M,),
+        ("injury_visit",),
+    ),
+    FeatureSpec(
+        "home_visit_risk_ever",
+        "入户走访发现风险总次数",
+        "home visits noting a risk, all history",
+        (M, H),
+        ("home_visit",),
+    ),
+    FeatureSpec("under_6", "六岁以下", "under six years old", (M,), ()),
+    FeatureSpec("years_over_13", "超过13岁的年数", "years of age over 13", (D, H), ()),
 )
 
 FEATURES: Final[dict[str, FeatureSpec]] = {spec.name: spec for spec in _SPECS}
@@ -276,6 +320,12 @@ def _count(condition: pl.Expr) -> pl.Expr:
 
 def _sum(values: pl.Expr, condition: pl.Expr) -> pl.Expr:
     return pl.when(condition).then(values).otherwise(0).cast(pl.Float64)
+
+
+def _decay(as_of: dt.date, days: float = 90.0) -> pl.Expr:
+    """``exp(-age / days)`` of an event dated before ``as_of`` (1 yesterday, ~0.37 at ``days``)."""
+    age = (pl.lit(as_of) - pl.col("event_date")).dt.total_days().cast(pl.Float64)
+    return (-age / days).exp()
 
 
 def _rate(absent: str, days: str) -> pl.Expr:
@@ -326,6 +376,12 @@ def _row_columns(as_of: dt.date) -> tuple[list[pl.Expr], list[pl.Expr]]:
             "home_visit_risk_365d"
         ),
         _count(_is("mandatory_report") & _within(365, as_of)).alias("mandatory_reports_365d"),
+        _count(_is("dv_callout")).alias("dv_callouts_ever"),
+        _sum(_decay(as_of), _is("dv_callout")).alias("dv_callouts_recent"),
+        _count(_is("injury_visit")).alias("injury_visits_ever"),
+        _sum(_decay(as_of), _is("injury_visit")).alias("injury_visits_recent"),
+        _count(_is("home_visit") & pl.col("risk_noted")).alias("home_visit_risk_ever"),
+        _sum(pl.col("screening_score").cast(pl.Float64), screening).alias("_screening_total"),
         _count(screening).alias("has_screening"),
         *(
             _count(welfare_active & pl.col("welfare_type").is_in(list(types))).alias(name)
@@ -403,9 +459,14 @@ def build_features(events: pl.DataFrame, children: pl.DataFrame, as_of: dt.date)
                 (pl.lit(as_of) - pl.col("_last_attendance")).dt.total_days().cast(pl.Float64)
             ).fill_null(730.0),
             screening_change=(pl.col("screening_latest") - pl.col("_screening_previous")),
+            screening_mean=_rate("_screening_total", "has_screening"),
             **{name: (pl.col(name) > 0).cast(pl.Float64) for name in flags},
         )
-        .with_columns(absence_trend=pl.col("absence_rate_90d") - pl.col("absence_rate_365d"))
+        .with_columns(
+            absence_trend=pl.col("absence_rate_90d") - pl.col("absence_rate_365d"),
+            under_6=(pl.col("age_years") < 6).cast(pl.Float64),
+            years_over_13=(pl.col("age_years") - 13).clip(0),
+        )
         .select(
             "master_child_id",
             *(pl.col(name).cast(pl.Float64).fill_null(0.0).fill_nan(0.0) for name in FEATURE_NAMES),

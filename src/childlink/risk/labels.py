@@ -81,6 +81,40 @@ def labels_from_county(county_dir: Path, as_of: dt.date, horizon_months: int = 6
     return frame
 
 
+def snapshot_labels(county_dir: Path, as_of: dt.date, horizon_months: int = 6) -> pl.DataFrame:
+    """Labels for any first-of-month ``as_of``: did the outcome first happen in the next months.
+
+    For a window start this is :func:`labels_from_county`. Otherwise the label is pieced together
+    from the (at most two) outcome windows the ``horizon_months`` after ``as_of`` overlap:
+    ``y_<risk>`` is 1 when an outcome's ``first_month`` falls in ``[as_of, as_of + horizon)``,
+    null when the child was at risk in neither window; ``p_<risk>`` is null (the true
+    probability of a shifted window is not stored). Used only to stack training snapshots.
+    """
+    if as_of in outcome_windows(county_dir):
+        return labels_from_county(county_dir, as_of, horizon_months)
+    end = _add_months(as_of, horizon_months)
+    outcomes = pl.read_parquet(
+        county_dir / "truth" / "outcomes.parquet",
+        columns=["child_id", "outcome", "window_start", "window_end", "occurred", "first_month"],
+    ).filter((pl.col("window_start") < end) & (pl.col("window_end") > as_of))
+    children = pl.read_parquet(county_dir / "truth" / "children.parquet", columns=["child_id"])
+    frame = children.rename({"child_id": "master_child_id"})
+    for risk, outcome in OUTCOME_OF.items():
+        hit = pl.col("occurred") & (pl.col("first_month") >= as_of) & (pl.col("first_month") < end)
+        part = (
+            outcomes.filter(pl.col("outcome") == outcome)
+            .group_by("child_id")
+            .agg(hit.fill_null(False).any().cast(pl.Int8).alias(f"y_{risk.value}"))
+            .select(
+                pl.col("child_id").alias("master_child_id"),
+                f"y_{risk.value}",
+                pl.lit(None, dtype=pl.Float64).alias(f"p_{risk.value}"),
+            )
+        )
+        frame = frame.join(part, on="master_child_id", how="left")
+    return frame
+
+
 def subgroups_from_county(county_dir: Path) -> pl.DataFrame:
     """Per truth child, the subgroup columns of the fairness audit (:data:`SUBGROUPS`).
 

@@ -241,10 +241,7 @@ class Registry:
         path = self._risk_dir(risk) / chosen / "model.joblib"
         if not path.is_file():
             raise ModelNotFoundError(f"no model {chosen} for {risk.value} at {path}")
-        model = joblib.load(path)
-        if not isinstance(model, TrainedModel):
-            raise ModelNotFoundError(f"{path} does not hold a TrainedModel")
-        return model
+        return _load_model(path)
 
     def card(self, risk: RiskType, version: str | None = None) -> dict[str, Any]:
         """The model card (JSON) of ``version`` (None: the active version)."""
@@ -280,6 +277,29 @@ class Registry:
                     )
                 )
         return out
+
+
+#: Fitted models of this process, by file path and the file's modification time and size
+#: (a version re-written in place is read again). Callers only read the models they get.
+_MODEL_CACHE: dict[tuple[str, int, int], TrainedModel] = {}
+_MODEL_CACHE_SIZE: Final = 12
+
+
+def _load_model(path: Path) -> TrainedModel:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    cached = _MODEL_CACHE.get(key)
+    if cached is not None:
+        return cached
+    model = joblib.load(path)
+    if not isinstance(model, TrainedModel):
+        raise ModelNotFoundError(f"{path} does not hold a TrainedModel")
+    for stale in [k for k in _MODEL_CACHE if k[0] == key[0]]:
+        del _MODEL_CACHE[stale]
+    if len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
+        _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+    _MODEL_CACHE[key] = model
+    return model
 
 
 def _sort_key(name: str) -> tuple[int, str]:

@@ -210,10 +210,39 @@ def load_rule_file(path: Path) -> tuple[Rule, ...]:
     return rules
 
 
+#: Parsed rule sets of this process, by folder/file and the (path, mtime, size) of each file.
+_RULES_CACHE: dict[tuple[str, tuple[tuple[str, int, int], ...]], RuleSet] = {}
+_RULES_CACHE_SIZE: Final = 16
+
+
+def _stamp(file: Path) -> tuple[str, int, int]:
+    try:
+        stat = file.stat()
+    except OSError:
+        return (str(file), -1, -1)
+    return (str(file), stat.st_mtime_ns, stat.st_size)
+
+
 def load_rules(path: Path | None = None) -> RuleSet:
-    """Rules of a file, or of every ``*.yaml`` in a folder (default: the shipped rules)."""
+    """Rules of a file, or of every ``*.yaml`` in a folder (default: the shipped rules).
+
+    Parsed rule sets are kept per process, keyed by the files' paths, modification times and
+    sizes: an edited, added or removed rule file is read again on the next call.
+    """
     target = path if path is not None else shipped_rules_dir()
     files = tuple(sorted(target.glob("*.yaml"))) if target.is_dir() else (target,)
+    key = (str(target), tuple(_stamp(file) for file in files))
+    cached = _RULES_CACHE.get(key)
+    if cached is not None:
+        return cached
+    ruleset = _parse_rules(target, files)
+    if len(_RULES_CACHE) >= _RULES_CACHE_SIZE:
+        _RULES_CACHE.pop(next(iter(_RULES_CACHE)))
+    _RULES_CACHE[key] = ruleset
+    return ruleset
+
+
+def _parse_rules(target: Path, files: tuple[Path, ...]) -> RuleSet:
     rules: list[Rule] = []
     for file in files:
         rules.extend(load_rule_file(file))

@@ -41,7 +41,7 @@ from childlink.risk.events import Provenance, children_frame, load_events
 from childlink.risk.features import FEATURES, describe_events, events_as_of, fact_filter
 from childlink.risk.features import build_features as build_feature_frame
 from childlink.risk.models import TrainedModel
-from childlink.risk.registry import ModelNotFoundError, Registry
+from childlink.risk.registry import ModelNotFoundError, Registry, RiskModelVersion
 from childlink.risk.rules import evaluate_rules, load_rules
 from childlink.risk.schemas import (
     ChildRisk,
@@ -129,13 +129,19 @@ def load_active_models(
     The database's registry table decides when it names an active version; otherwise the
     ``ACTIVE`` marker on disk (models trained from county files, without a database).
     """
-    registry = Registry(data_dir, factory)
     on_disk = Registry(data_dir)
+    in_database: dict[RiskType, str] = {}
+    if factory is not None:
+        with factory() as session:
+            for active_risk, active_version in session.execute(
+                sa.select(RiskModelVersion.risk, RiskModelVersion.version).where(
+                    RiskModelVersion.is_active.is_(True)
+                )
+            ):
+                in_database.setdefault(RiskType(active_risk), active_version)
     models: dict[RiskType, tuple[str, TrainedModel]] = {}
     for risk in RiskType:
-        version = (
-            registry.active_version(risk) if factory is not None else None
-        ) or on_disk.active_version(risk)
+        version = in_database.get(risk) or on_disk.active_version(risk)
         if version is None:
             continue
         try:
@@ -203,11 +209,13 @@ def factor_facts(
     """The newest :data:`MAX_FACTS` records behind each (child, feature) of ``factors``.
 
     The same records :func:`~childlink.risk.features.feature_facts` names, found for every
-    child at once (one filter per feature, not one per child).
+    child at once (one filter per feature, not one per child). The facts of a (child, feature)
+    do not depend on the risk, so ``score_children`` asks once for the factors of every model.
     """
     found: dict[tuple[str, str], list[dict[str, Any]]] = {}
     if factors.is_empty() or events.is_empty():
         return found
+    factors = factors.select("master_child_id", "feature").unique()
     wanted = factors["master_child_id"].unique().implode()
     described = describe_events(
         events_as_of(events, as_of).filter(pl.col("master_child_id").is_in(wanted))
@@ -329,11 +337,25 @@ def score_children(
     bands: dict[str, Counter[str]] = {}
     versions = {str(risk): version for risk, (version, _model) in models.items()}
     if child_ids:
+        predicted = {
+            risk: (
+                [float(p) for p in model.predict(features)],
+                top_factors(model.contributions(features), features),
+            )
+            for risk, (_version, model) in models.items()
+        }
+        # One look-up of the records behind every (child, feature) any model named.
+        facts = factor_facts(
+            events,
+            pl.concat(
+                [factors.select("master_child_id", "feature") for _p, factors in predicted.values()]
+            ),
+            day,
+        )
         for risk, (_version, model) in models.items():
             base = base_rate_of(model)
-            probabilities = [float(p) for p in model.predict(features)]
-            factors = top_factors(model.contributions(features), features)
-            explained = _explanations(factors, factor_facts(events, factors, day))
+            probabilities, factors = predicted[risk]
+            explained = _explanations(factors, facts)
             counter = bands.setdefault(str(risk), Counter())
             for child, probability in zip(child_ids, probabilities, strict=True):
                 band = band_of(probability, base)

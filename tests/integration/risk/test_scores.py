@@ -104,7 +104,7 @@ def test_rescoring_keeps_history(risk_county: RiskCounty) -> None:
 
 
 def test_flag_review_is_stored_audited_and_becomes_a_label(risk_county: RiskCounty) -> None:
-    score_children(risk_county.factory, data_dir=risk_county.settings.data_dir)
+    score_children(risk_county.factory, data_dir=risk_county.settings.data_dir, known_from="event")
     with risk_county.factory() as session:
         county_code = str(risk_county.accounts["civil"].jurisdiction)[:6]
         flag = session.scalars(
