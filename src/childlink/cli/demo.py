@@ -149,6 +149,7 @@ def demo(
         load_truth(county_dir),
         model="childlink",
         pairs_compared=linked.pairs_compared,
+        seconds=linked.seconds,
     )
     print_evaluation([evaluation])
 
