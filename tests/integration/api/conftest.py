@@ -7,9 +7,6 @@ talk to it over HTTP with httpx, exactly as a browser or a script would.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,12 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from childlink.access.consent import seed_demo_legal_bases
-from childlink.api.app import create_app
 from childlink.config import Settings
 from childlink.identity.demo import DemoAccount, seed_demo_accounts
 from childlink.linkage.service import link_county
@@ -31,41 +26,9 @@ from childlink.store import migrate
 from childlink.store.engine import build_engine, create_session_factory, unit_of_work
 from childlink.synth.config import SynthConfig
 from childlink.synth.service import generate_county
-from support import ingest_county, load_county_reference
+from support import LiveServer, ingest_county, load_county_reference
 
 COUNTY_CHILDREN = 200
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LiveServer:
-    """uvicorn serving ``create_app(settings)`` on 127.0.0.1 in a daemon thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @dataclass
