@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -63,6 +63,47 @@ class Settings(BaseSettings):
         default=300, ge=1, description="Sliding window of the per-address login rate limit."
     )
     session_hours: int = Field(default=8, ge=1, description="Lifetime of a web session.")
+
+    # Alert delivery (childlink worker): the outbox, its channels and retries.
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server for alert e-mails; empty keeps e-mails pending (not sent).",
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
+    smtp_from: str = Field(
+        default="childlink@localhost", description="From address of alert e-mails."
+    )
+    smtp_starttls: bool = Field(default=False, description="Upgrade SMTP with STARTTLS.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if required.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    sms_gateway_url: str | None = Field(
+        default=None,
+        description="HTTP SMS gateway (POST JSON {to, text, idempotency_key}); empty keeps "
+        "SMS pending.",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Public address of the web UI, for links in e-mails and SMS "
+        "(e.g. https://childlink.example.gov.cn); empty gives paths only.",
+    )
+    webhook_timeout_s: float = Field(
+        default=5.0, gt=0, description="Timeout of one webhook or SMS-gateway request."
+    )
+    delivery_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts before an outbox message is dead-lettered."
+    )
+    delivery_batch: int = Field(
+        default=500, ge=1, description="Outbox messages claimed per delivery round."
+    )
+    delivery_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Parallel sends (threads and connections)."
+    )
+    delivery_lease_s: int = Field(
+        default=60,
+        ge=1,
+        description="How long a claimed message is reserved for its worker; after a crash "
+        "another worker retries it once the lease has run out.",
+    )
 
     @field_validator("environment")
     @classmethod

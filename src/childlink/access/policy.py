@@ -54,6 +54,9 @@ KNOWN_ACTIONS = frozenset(
         "stats.read",
         "data.push",
         "break_glass",
+        "alert.respond",
+        "alert.team",
+        "report.file",
     }
 )
 

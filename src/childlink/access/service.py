@@ -71,6 +71,9 @@ class Action(StrEnum):
     STATS_READ = "stats.read"
     DATA_PUSH = "data.push"
     BREAK_GLASS = "break_glass"
+    ALERT_RESPOND = "alert.respond"
+    ALERT_TEAM = "alert.team"
+    REPORT_FILE = "report.file"
 
 
 _CHILD_ACTIONS = frozenset({Action.CHILD_SEARCH, Action.CHILD_VIEW, Action.RECORD_EXPORT})

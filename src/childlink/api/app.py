@@ -22,7 +22,16 @@ from fastapi.staticfiles import StaticFiles
 from childlink import __version__
 from childlink.api.deps import ANON_CSRF_COOKIE, SESSION_COOKIE
 from childlink.api.errors import install_error_handlers
-from childlink.api.routers import auth, children, health, ingest, reviews, risk
+from childlink.api.routers import (
+    alerts,
+    auth,
+    children,
+    health,
+    ingest,
+    reports,
+    reviews,
+    risk,
+)
 from childlink.config import Settings, get_settings
 from childlink.identity.service import LoginRateLimiter
 from childlink.store.engine import build_engine, create_session_factory
@@ -67,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.login_attempts_per_ip, settings.login_window_seconds
     )
     install_error_handlers(app)
-    for module in (health, auth, children, reviews, ingest, risk):
+    for module in (health, auth, children, reviews, ingest, risk, alerts, reports):
         app.include_router(module.router, prefix=API_PREFIX)
     _mount_docs(app)
     _install_security_headers(app)

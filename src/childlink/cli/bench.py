@@ -266,3 +266,64 @@ def bench_risk(
         f"{scoring['per_million_s']:.1f} s per 1,000,000"
     )
     console.print("stages (s): " + ", ".join(f"{k} {v}" for k, v in result["seconds"].items()))
+
+
+@app.command("alerts")
+def bench_alerts(
+    samples: int = typer.Option(
+        20, "--samples", min=1, help="Records pushed one at a time (latency samples)."
+    ),
+    messages: int = typer.Option(
+        20_000, "--messages", min=100, help="Webhook notifications for the delivery rate."
+    ),
+    children: int = typer.Option(
+        300, "--children", "-n", min=100, help="Children in the latency county."
+    ),
+    seed: int = typer.Option(42, "--seed", "-s", min=0, help="Random seed of the county."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Alerts: commit-to-inbox latency (p50/p95) and outbox deliveries per minute.
+
+    Latency: a record that triggers a rule is ingested (committed), the record pipeline runs
+    and the time until the alert arrives on the responsible worker's open inbox stream (SSE,
+    real uvicorn server) is measured. Deliveries: the outbox sends ``--messages`` signed webhook
+    notifications to a local receiver.
+    """
+    from childlink.alerts.bench_delivery import bench_deliveries
+    from childlink.alerts.bench_latency import bench_alert_latency
+
+    def say(message: str) -> None:
+        if not as_json:
+            console.print(f"[dim]… {message}")
+
+    latency = bench_alert_latency(samples=samples, children=children, seed=seed, progress=say)
+    say(f"delivering {messages:,} webhook notifications")
+    delivery = bench_deliveries(messages)
+    result: dict[str, object] = {
+        "stage": "alerts",
+        "alert_latency_p50_s": latency["p50_s"],
+        "alert_latency_p95_s": latency["p95_s"],
+        "alert_latency_max_s": latency["max_s"],
+        "latency_samples": latency["samples"],
+        "latency_missed": latency["missed"],
+        "latency_listener": latency["listener"],
+        "deliveries_per_min": delivery.get("deliveries_per_min"),
+        "latency": latency,
+        "delivery": delivery,
+    }
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, default=str))
+        return
+    table = Table(title=f"bench alerts: {children:,} children, {samples} samples")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("alert latency p50 (s)", str(latency["p50_s"]), "")
+    table.add_row("alert latency p95 (s)", str(latency["p95_s"]), "< 2")
+    table.add_row("alert latency max (s)", str(latency["max_s"]), "")
+    table.add_row("samples (missed)", f"{latency['samples']} ({latency['missed']})", "")
+    table.add_row("deliveries per minute", str(delivery.get("deliveries_per_min")), "≥ 10,000")
+    for key in ("delivered", "duplicates", "bad_signatures"):
+        if key in delivery:
+            table.add_row(key.replace("_", " "), str(delivery[key]), "")
+    console.print(table)

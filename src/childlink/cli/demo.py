@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from childlink.access.consent import seed_demo_legal_bases
+from childlink.alerts.summary import AlertsSummary, alerts_summary
 from childlink.cli.db import cli_settings
 from childlink.cli.ingest import plan_ingest, print_results
 from childlink.cli.link import print_evaluation, print_households
@@ -184,20 +185,7 @@ def demo(
         f"keys kept outside the database in {keys.directory}"
     )
 
-    console.rule("[bold]9. Risk monitoring: models, evaluation report, scores")
-    engine = build_engine(settings)
-    factory = create_session_factory(engine)
-    try:
-        with (
-            database_errors(settings.effective_database_url),
-            console.status("training, evaluating and scoring (features as of each date) ..."),
-        ):
-            risk = demo_risk(factory, settings.data_dir, county_dir, FieldCipher(keys))
-    finally:
-        engine.dispose()
-    print_demo_risk(risk)
-
-    console.rule("[bold]10. Access: agencies, legal bases and one demo login per role")
+    console.rule("[bold]9. Access: agencies, legal bases and one demo login per role")
     engine = build_engine(settings)
     try:
         with (
@@ -213,6 +201,31 @@ def demo(
         f"consent(s), {bases.consents_expired} of them expired"
     )
     print_demo_logins(accounts)
+
+    console.rule("[bold]10. Risk monitoring: models, evaluation report, scores, alerts")
+    engine = build_engine(settings)
+    factory = create_session_factory(engine)
+    try:
+        with (
+            database_errors(settings.effective_database_url),
+            console.status("training, evaluating and scoring (features as of each date) ..."),
+        ):
+            risk = demo_risk(factory, settings.data_dir, county_dir, FieldCipher(keys))
+    finally:
+        engine.dispose()
+    print_demo_risk(risk)
+
+    console.rule("[bold]11. Alerts: routed to the responsible demo users")
+    engine = build_engine(settings)
+    try:
+        with (
+            database_errors(settings.effective_database_url),
+            create_session_factory(engine)() as session,
+        ):
+            alert_summary = alerts_summary(session)
+    finally:
+        engine.dispose()
+    print_demo_alerts(alert_summary)
 
     console.rule("[bold green]Demo county ready")
     console.print(f"department exports: {county_dir / 'exports'}")
@@ -247,6 +260,30 @@ def print_demo_logins(accounts: list[DemoAccount]) -> None:
             str(account.caseload),
         )
     console.print(table)
+
+
+def print_demo_alerts(summary: AlertsSummary) -> None:
+    """Open alerts by risk and severity, who received them, and the outbox."""
+    table = Table(title="Open alerts (one per child and risk)")
+    table.add_column("risk")
+    table.add_column("severity")
+    table.add_column("alerts", justify="right")
+    for (risk, severity), count in sorted(summary.open_by_risk.items()):
+        table.add_row(risk, severity, f"{count:,}")
+    console.print(table)
+    people = Table(title="Routed to demo users (live in their inbox at /alerts)")
+    people.add_column("username")
+    people.add_column("role")
+    people.add_column("alerts", justify="right")
+    people.add_column("inbox items", justify="right")
+    for username, role, routed, inbox in summary.per_user:
+        people.add_row(username, role, f"{routed:,}", f"{inbox:,}")
+    console.print(people)
+    queued = ", ".join(
+        f"{channel}/{status} {count:,}"
+        for (channel, status), count in sorted(summary.outbox.items())
+    )
+    console.print(f"outbox: {queued or 'empty'}; next escalation due: {summary.next_escalation}")
 
 
 def print_reasons(report: QualityReport) -> None:

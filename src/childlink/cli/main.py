@@ -15,6 +15,7 @@ from childlink import __version__
 from childlink.cli import bench as bench_cli
 from childlink.cli import db as db_cli
 from childlink.cli.access import access_app, consent_app
+from childlink.cli.alerts import alerts_app
 from childlink.cli.audit import audit_app
 from childlink.cli.demo import demo as demo_command
 from childlink.cli.ingest import ingest as ingest_command
@@ -29,6 +30,8 @@ from childlink.cli.rules import rules_app
 from childlink.cli.serve import serve as serve_command
 from childlink.cli.synth import synth as synth_command
 from childlink.cli.users import users_app
+from childlink.cli.worker import outbox_app, webhooks_app
+from childlink.cli.worker import worker as worker_command
 from childlink.errors import ChildLinkError
 
 app = typer.Typer(
@@ -56,7 +59,11 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(alerts_app, name="alerts")
 app.command(name="serve")(serve_command)
+app.command(name="worker")(worker_command)
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(outbox_app, name="outbox")
 
 
 def _version(value: bool) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -135,6 +136,11 @@ def _save_model(data_dir: Path, output: LinkOutput, summary: dict[str, Any]) -> 
     return path
 
 
+_LINK_LOCK = threading.Lock()
+"""One linkage run at a time in this process: the worker's pipeline and the mandatory-report
+intake both link incrementally, and two overlapping runs would each create the same child."""
+
+
 def link_county(
     factory: sessionmaker[Session],
     *,
@@ -148,8 +154,31 @@ def link_county(
     """Link every linkable child record and write master children (one transaction).
 
     With ``incremental`` only records without a master are linked, with the model of the last
-    run, to the existing children or into new ones; no existing child changes.
+    run, to the existing children or into new ones; no existing child changes. Runs in one
+    process are serialised; separate processes must not link the same database at once.
     """
+    with _LINK_LOCK:
+        return _link_county(
+            factory,
+            data_dir=data_dir,
+            engine=engine,
+            threshold=threshold,
+            lower_threshold=lower_threshold,
+            seed=seed,
+            incremental=incremental,
+        )
+
+
+def _link_county(
+    factory: sessionmaker[Session],
+    *,
+    data_dir: Path,
+    engine: Engine,
+    threshold: float | None,
+    lower_threshold: float | None,
+    seed: int,
+    incremental: bool,
+) -> LinkResult:
     if engine not in ENGINES:
         raise UnsupportedEngineError(f"engine {engine!r} is not available; use one of {ENGINES}")
     if incremental and engine != "duckdb":

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from childlink.ingest.mapping import SourceMapping, available_mappings
 from childlink.ingest.schema import CANONICAL_FIELDS, PERSON_COLUMNS
 from childlink.privacy.keys import FieldCipher, KeyStore, child_key, key_id_of
 from childlink.privacy.models import SealedAttributes
-from childlink.sources.models import DataSource, SourceRecord
+from childlink.sources.models import DataSource, IngestBatch, SourceRecord
 from childlink.store.engine import unit_of_work
 
 BATCH_SIZE = 500
@@ -70,8 +70,12 @@ def seal_records(
     *,
     batch_size: int = BATCH_SIZE,
     mappings: dict[str, SourceMapping] | None = None,
+    batch_ids: Sequence[uuid.UUID] | None = None,
 ) -> SealResult:
     """Encrypt the sensitive attributes of every record not sealed yet (idempotent).
+
+    ``batch_ids`` limits the pass to the records of those ingest batches (continuous
+    processing seals each new batch as it is linked, without scanning the whole store).
 
     Each batch commits on its own, so the web app keeps serving (a record is either still
     plaintext or sealed, never half), and an interrupted run resumes where it stopped.
@@ -93,7 +97,7 @@ def seal_records(
                 rows = session.execute(
                     sa.select(SourceRecord.id, SourceRecord.attributes, SourceRecord.raw_row)
                     .where(
-                        SourceRecord.source_id == source_id,
+                        _of_source(source_id, batch_ids),
                         ~sa.exists().where(SealedAttributes.record_id == SourceRecord.id),
                     )
                     .order_by(SourceRecord.id)
@@ -130,6 +134,20 @@ def seal_records(
                 records += len(rows)
                 batches += 1
     return SealResult(records, values, batches)
+
+
+def _of_source(
+    source_id: uuid.UUID, batch_ids: Sequence[uuid.UUID] | None
+) -> sa.ColumnElement[bool]:
+    """Records of one source, or of those of ``batch_ids`` that belong to it (a batch holds
+    one source's rows; filtering on the batch lets the database use the batch index)."""
+    if batch_ids is None:
+        return SourceRecord.source_id == source_id
+    return SourceRecord.batch_id.in_(
+        sa.select(IngestBatch.id).where(
+            IngestBatch.id.in_(batch_ids), IngestBatch.source_id == source_id
+        )
+    )
 
 
 def _raw_headers(mapping: SourceMapping | None, fields: frozenset[str]) -> tuple[str, ...]:

@@ -289,6 +289,7 @@ def score_children(
     link_run_id: uuid.UUID | None = None,
     cipher: FieldCipher | None = None,
     known_from: Provenance | None = None,
+    raise_alerts: bool = True,
 ) -> ScoreRunRead:
     """Score ``children`` (every active master child by default) with the active models.
 
@@ -305,6 +306,9 @@ def score_children(
         known_from: ``"batch"`` (an event is known from its ingest date) or ``"event"`` (from
             its own date: a county loaded all at once); default: that of the latest full run,
             else ``"batch"``.
+        raise_alerts: create or update the run's alerts in the same transaction
+            (:func:`childlink.alerts.service.raise_alerts_for_run`); False for a pass that
+            only measures or evaluates and must tell nobody.
 
     Raises:
         NoModelError: no risk has an active model in the registry.
@@ -399,6 +403,11 @@ def score_children(
             session.execute(sa.insert(RiskScore), score_rows)
         run.scores = len(score_rows)
         run.flags_new = _store_flags(session, run.id, day, hits, wanted)
+        if raise_alerts:
+            # Imported here: the alerts context reads the risk context, not the reverse.
+            from childlink.alerts.service import raise_alerts_for_run
+
+            raise_alerts_for_run(session, run.id)
         run.finished_at = utc_now()
         return ScoreRunRead(
             run_id=run.id,

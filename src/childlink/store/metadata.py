@@ -25,6 +25,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "childlink.identity.models",
     "childlink.risk.registry",
     "childlink.risk.store",
+    "childlink.alerts.models",
 )
 
 

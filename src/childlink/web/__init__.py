@@ -24,10 +24,10 @@ CONTENT_SECURITY_POLICY = (
 
 def build_router() -> APIRouter:
     """Every page route (none of them appears in the API schema)."""
-    from childlink.web.views import auth, children, reviews
+    from childlink.web.views import alerts, auth, children, reports, reviews
 
     router = APIRouter(include_in_schema=False)
-    for module in (auth, children, reviews):
+    for module in (auth, children, reviews, alerts, reports):
         router.include_router(module.router)
     return router
 

@@ -1,0 +1,362 @@
+"""``childlink bench alerts``: from a committed record to the alert in the open inbox.
+
+End to end, as in production: a small county is generated, ingested, linked, given stand-in
+risk models and demo accounts, and scored once (SQLite, throw-away folder); the app runs in
+uvicorn on a free local port; the responsible worker's inbox stream
+(``/api/v1/alerts/stream``, Server-Sent Events) is opened with her session cookie. Then, for
+each sample, one mental-health screening row with a score over the rule's threshold is pushed
+for a child of her area through the ingest service (committed), the record pipeline
+(:func:`childlink.alerts.pipeline.process_new_records`: exact-ID link, re-score, alerts) runs,
+and the time from the ingest commit to the alert event arriving on the stream is measured.
+
+The listener is the village child director when her village has a child for every sample,
+else the township supervisor (both are first-line recipients), so every sample is a new alert
+rather than an update of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+import queue
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from childlink.config import Settings
+from childlink.synth.config import SynthConfig
+from childlink.synth.service import generate_county
+
+Progress = Callable[[str], None]
+SCREENING_SOURCE = "health.mental_health_screenings"
+HIGH_SCORE = 21
+"""PHQ-9 21: over the ``mental_health.screening_high`` threshold (15)."""
+EVENT_TIMEOUT_S = 60.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    k = (len(ordered) - 1) * q
+    low, high = math.floor(k), math.ceil(k)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+class _Server:
+    """uvicorn serving the app on 127.0.0.1 in a daemon thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        import socket
+
+        import uvicorn
+
+        from childlink.api.app import create_app
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    event: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            if event.get("event") == "alert":
+                yield json.loads(event["data"])
+            event = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            event[name] = value.removeprefix(" ")
+
+
+class _Listener:
+    """Reads the inbox stream in a thread; each alert event with its arrival time."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+        self.events: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with self.client.stream(
+                "GET", "/api/v1/alerts/stream", params={"purpose": "case_work"}
+            ) as response:
+                response.raise_for_status()
+                lines = response.iter_lines()
+                self.ready.set()
+                for entry in _sse_events(lines):
+                    self.events.put((time.perf_counter(), entry))
+                    if self.stop.is_set():
+                        return
+        except httpx.HTTPError:
+            self.ready.set()
+
+    def wait_for(self, child: uuid.UUID, timeout: float) -> float | None:
+        """Arrival time of the next event about ``child``; None if none in ``timeout``."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return None
+            try:
+                arrived, entry = self.events.get(timeout=left)
+            except queue.Empty:
+                return None
+            if entry.get("alert", {}).get("master_child_id") == str(child):
+                return arrived
+
+
+def _build_county(
+    root: Path, children: int, seed: int, say: Progress
+) -> tuple[Settings, sessionmaker[Session], dict[str, str], Path]:
+    """Generate, ingest, link, train stand-in models, seed accounts, score once."""
+    from childlink.access.consent import seed_demo_legal_bases
+    from childlink.identity.demo import seed_demo_accounts
+    from childlink.ingest.mapping import available_mappings, mapping_for_file
+    from childlink.ingest.service import ingest_file
+    from childlink.linkage.service import link_county
+    from childlink.regions.service import load_regions
+    from childlink.risk.choices import RiskType
+    from childlink.risk.events import children_frame, load_events
+    from childlink.risk.features import build_features
+    from childlink.risk.labels import labels_from_county, map_truth_to_masters, relabel_to_masters
+    from childlink.risk.models import train
+    from childlink.risk.registry import Registry
+    from childlink.risk.service import score_children
+    from childlink.risk.training import temporal_split
+    from childlink.sources.service import seed_reference_data
+    from childlink.store import migrate
+    from childlink.store.engine import build_engine, create_session_factory, unit_of_work
+
+    county = root / "county"
+    say(f"generating, ingesting and linking {children:,} children (SQLite)")
+    generate_county(SynthConfig(children=children, seed=seed), county)
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'childlink.db'}",
+        data_dir=root / "var",
+        environment="test",
+        login_attempts_per_ip=100_000,
+    )
+    migrate.upgrade(settings)
+    factory = create_session_factory(build_engine(settings))
+    with unit_of_work(factory) as session:
+        seed_reference_data(session)
+        with (county / "reference" / "regions.csv").open(encoding="utf-8") as handle:
+            load_regions(session, list(csv.DictReader(handle)))
+    mappings = available_mappings()
+    for path in sorted((county / "exports").rglob("*.*")):
+        mapping = mapping_for_file(path, mappings)
+        if mapping is not None:
+            ingest_file(factory, mapping, path)
+    link_county(factory, data_dir=settings.data_dir)
+    say("training stand-in models, seeding accounts, scoring the county once")
+    day = temporal_split(county).test
+    with factory() as session:
+        events = load_events(session, known_from="event")
+        kids = children_frame(session)
+        truth = map_truth_to_masters(session, county)
+    features = build_features(events, kids, day)
+    labels = relabel_to_masters(labels_from_county(county, day), truth)
+    registry = Registry(settings.data_dir, factory)
+    for risk in RiskType:
+        p = pl.col(f"p_{risk.value}")
+        stand_in = labels.with_columns(
+            (p >= p.quantile(0.8)).cast(pl.Int8).alias(f"y_{risk.value}")
+        )
+        model = train(features, stand_in, risk, as_of_train=day, kind="logistic")
+        registry.save(model, {"note": "bench stand-in label"}, {})
+    with unit_of_work(factory) as session:
+        seed_demo_legal_bases(session)
+        passwords = {a.username: a.password for a in seed_demo_accounts(session)}
+    score_children(factory, data_dir=settings.data_dir, known_from="event")
+    return settings, factory, passwords, county
+
+
+def _candidates(factory: sessionmaker[Session], area: str) -> list[tuple[uuid.UUID, str, str]]:
+    """Children of ``area`` with a valid ID number and no open mental-health alert."""
+    from childlink.regions.models import Region
+
+    with factory() as session:
+        region = session.get(Region, area)
+    if region is None:
+        return []
+    return _children_under(factory, area[: region.level.code_digits])
+
+
+def _children_under(
+    factory: sessionmaker[Session], prefix: str
+) -> list[tuple[uuid.UUID, str, str]]:
+    from childlink.alerts.choices import AlertStatus
+    from childlink.alerts.models import Alert
+    from childlink.children.choices import ChildStatus
+    from childlink.children.models import MasterChild
+    from childlink.risk.choices import RiskType
+    from childlink.sources.models import SourceRecord
+
+    with factory() as session:
+        rows = session.execute(
+            sa.select(MasterChild.id, MasterChild.display_name, sa.func.min(SourceRecord.id_number))
+            .join(SourceRecord, SourceRecord.master_child_id == MasterChild.id)
+            .where(
+                MasterChild.status == ChildStatus.ACTIVE,
+                MasterChild.region_code.like(f"{prefix}%"),
+                SourceRecord.id_number.is_not(None),
+                MasterChild.id.not_in(
+                    sa.select(Alert.master_child_id).where(
+                        Alert.risk == RiskType.MENTAL_HEALTH, Alert.status != AlertStatus.CLOSED
+                    )
+                ),
+            )
+            .group_by(MasterChild.id, MasterChild.display_name)
+            .order_by(MasterChild.id)
+        ).all()
+    return [(child, str(name), str(idn)) for child, name, idn in rows]
+
+
+def _push_screening(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    folder: Path,
+    child: tuple[uuid.UUID, str, str],
+    day: dt.date,
+    index: int,
+) -> float:
+    """Ingest one high screening row for ``child``; the time its batch committed."""
+    from childlink.ingest.mapping import available_mappings
+    from childlink.ingest.service import ingest_file
+
+    mapping = available_mappings(settings.mappings_dir)[SCREENING_SOURCE]
+    _child_id, name, id_number = child
+    row = {
+        "screening_id": f"BENCH-{index:05d}-{uuid.uuid4().hex[:6]}",
+        "name": name,
+        "id_no": id_number,
+        "school": "基准测试学校",
+        "screening_date": day.isoformat(),
+        "instrument": "PHQ-9",
+        "score": HIGH_SCORE,
+    }
+    path = folder / f"screening-{index:05d}.jsonl"
+    path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    ingest_file(factory, mapping, path)
+    return time.perf_counter()
+
+
+def bench_alert_latency(
+    samples: int = 20,
+    children: int = 300,
+    *,
+    seed: int = 42,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Seconds from an ingested record's commit to its alert on the open inbox stream.
+
+    Returns:
+        ``samples`` (measured), ``p50_s``, ``p95_s``, ``max_s``, ``missed`` (no event within
+        60 s), ``listener`` (the username whose stream was read), ``children``, ``backend``.
+    """
+    from childlink.alerts.pipeline import process_new_records
+    from childlink.risk.store import RiskScoreRun
+
+    say = progress or (lambda _message: None)
+    with tempfile.TemporaryDirectory(prefix="childlink-bench-alerts-") as tmp:
+        root = Path(tmp)
+        settings, factory, passwords, _county = _build_county(root, children, seed, say)
+        try:
+            from childlink.identity.models import User
+
+            with factory() as session:
+                areas = {
+                    str(username): code
+                    for username, code in session.execute(
+                        sa.select(User.username, User.jurisdiction_code).where(
+                            User.username.in_(["director", "supervisor"])
+                        )
+                    )
+                }
+                as_of = session.scalar(
+                    sa.select(RiskScoreRun.as_of).order_by(RiskScoreRun.started_at.desc())
+                )
+            assert as_of is not None
+            listener = "director"
+            pool = _candidates(factory, str(areas.get("director") or "~"))
+            if len(pool) < samples:
+                listener = "supervisor"
+                pool = _candidates(factory, str(areas.get("supervisor") or "~"))
+            pool = pool[:samples]
+            folder = root / "pushed"
+            folder.mkdir()
+            timings: list[float] = []
+            missed = 0
+            say(f"serving the app; {listener} opens the inbox stream")
+            with _Server(settings) as server:
+                client = httpx.Client(base_url=server.url, timeout=httpx.Timeout(120, read=None))
+                login = client.post(
+                    "/api/v1/auth/login",
+                    json={"username": listener, "password": passwords[listener]},
+                )
+                login.raise_for_status()
+                watcher = _Listener(client)
+                watcher.thread.start()
+                watcher.ready.wait(timeout=30)
+                say(f"{len(pool)} samples: push a screening, run the pipeline, wait for the event")
+                for index, child in enumerate(pool):
+                    committed = _push_screening(
+                        factory, settings, folder, child, as_of - dt.timedelta(days=1), index
+                    )
+                    process_new_records(factory, settings)
+                    arrived = watcher.wait_for(child[0], EVENT_TIMEOUT_S)
+                    if arrived is None:
+                        missed += 1
+                        continue
+                    timings.append(arrived - committed)
+                watcher.stop.set()
+                client.close()
+        finally:
+            factory.kw["bind"].dispose()
+    return {
+        "stage": "alerts-latency",
+        "backend": "sqlite",
+        "children": children,
+        "listener": listener,
+        "samples": len(timings),
+        "missed": missed,
+        "p50_s": round(statistics.median(timings), 3) if timings else None,
+        "p95_s": round(_percentile(timings, 0.95), 3) if timings else None,
+        "max_s": round(max(timings), 3) if timings else None,
+    }
