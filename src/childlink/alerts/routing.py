@@ -43,7 +43,13 @@ from childlink.access.service import (
     group_visibility,
     jurisdiction_prefix,
 )
-from childlink.alerts.choices import AlertEventKind, AlertSeverity, Channel, DeliveryStatus
+from childlink.alerts.choices import (
+    AlertEventKind,
+    AlertSeverity,
+    AlertSource,
+    Channel,
+    DeliveryStatus,
+)
 from childlink.alerts.models import (
     Alert,
     AlertEvent,
@@ -382,16 +388,34 @@ class RouteCounts:
     refusals: list[dict[str, str]] = field(default_factory=list)
 
 
+def outside_title(alert: Alert) -> tuple[str, str]:
+    """The title that leaves the app: risk, severity and what raised it, never the facts.
+
+    The in-app title names the rule that hit ("absent 10 of 30 days and on 低保"); a school's
+    or a police station's system, an e-mail or an SMS must not learn a family's allowance or a
+    child's injury from it. The facts are behind the link, where the policy decides.
+    """
+    risk = RiskType(alert.risk)
+    severity = AlertSeverity(alert.severity)
+    source = AlertSource(alert.source)
+    return (
+        f"{risk.label_zh}（{severity.label_zh}）：{source.label_zh}",
+        f"{risk.label_en} ({severity.label_en}): {source.label_en}",
+    )
+
+
 def alert_payload(alert: Alert, event: Event) -> dict[str, Any]:
-    """What every channel sends: no names, no ID numbers; the child's reference and a link."""
+    """What every channel sends: no names, no ID numbers, no facts; the child's reference, the
+    risk and severity, and a link."""
+    title_zh, title_en = outside_title(alert)
     return {
         "alert_id": str(alert.id),
         "version": alert.version,
         "risk": str(alert.risk),
         "severity": str(alert.severity),
         "status": str(alert.status),
-        "title_zh": alert.title_zh,
-        "title_en": alert.title_en,
+        "title_zh": title_zh,
+        "title_en": title_en,
         "child_ref": str(alert.master_child_id),
         "region_code": alert.region_code,
         "url": f"/alerts/{alert.id}",

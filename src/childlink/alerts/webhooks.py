@@ -9,6 +9,7 @@ cannot forge signatures, and a ciphertext moved to another endpoint does not dec
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from childlink.access.models import Agency
-from childlink.alerts.channels import endpoint_secret_context
+from childlink.alerts.channels import (
+    DeliveryError,
+    OutgoingMessage,
+    WebhookSender,
+    WebhookTarget,
+    endpoint_secret_context,
+)
+from childlink.alerts.choices import Channel
 from childlink.alerts.models import WebhookEndpoint
 from childlink.errors import ChildLinkError, NotFoundError
 from childlink.privacy.keys import FieldCipher, KeyStore
@@ -126,3 +134,56 @@ def disable_endpoint(session: Session, endpoint_id: uuid.UUID) -> WebhookEndpoin
     endpoint.is_active = False
     session.flush()
     return endpoint
+
+
+@dataclass(frozen=True)
+class PingResult:
+    """What a test delivery to an endpoint got back."""
+
+    endpoint_id: uuid.UUID
+    url: str
+    ok: bool
+    detail: str
+    milliseconds: float
+
+
+def ping_endpoint(
+    session: Session,
+    endpoint_id: uuid.UUID,
+    *,
+    cipher: FieldCipher | None = None,
+    timeout_s: float = 5.0,
+) -> PingResult:
+    """Send one signed test event (``"event": "ping"``, no child data) straight to an endpoint.
+
+    For a department setting up its receiver: the request carries the same headers and
+    signature as a real alert, with a fresh idempotency key; it does not go through the outbox
+    and is not retried. Works for disabled endpoints too (to test before enabling).
+
+    Raises:
+        NotFoundError: no endpoint has that id.
+    """
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None:
+        raise NotFoundError(f"no webhook endpoint {endpoint_id}")
+    sender = WebhookSender(_cipher(cipher), timeout_s=timeout_s, max_connections=1)
+    key = f"ping:{endpoint.id}:{uuid.uuid4()}"
+    message = OutgoingMessage(
+        id=uuid.uuid4(),
+        channel=Channel.WEBHOOK,
+        address=endpoint.url,
+        idempotency_key=key,
+        payload={"event": "ping", "endpoint_id": str(endpoint.id), "idempotency_key": key},
+        webhook=WebhookTarget(endpoint.id, endpoint.secret_encrypted.decode("ascii"), True),
+    )
+    started = time.perf_counter()
+    try:
+        sender.send(message)
+        ok, detail = True, "2xx"
+    except DeliveryError as error:
+        ok, detail = False, str(error)
+    finally:
+        sender.close()
+    return PingResult(
+        endpoint.id, endpoint.url, ok, detail, round(1000 * (time.perf_counter() - started), 1)
+    )

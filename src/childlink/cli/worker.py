@@ -19,7 +19,12 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from childlink.alerts.delivery import outbox_status
-from childlink.alerts.webhooks import disable_endpoint, list_endpoints, register_endpoint
+from childlink.alerts.webhooks import (
+    disable_endpoint,
+    list_endpoints,
+    ping_endpoint,
+    register_endpoint,
+)
 from childlink.alerts.worker import run_worker
 from childlink.audit.service import record_event
 from childlink.cli.access import default_actor, session_factory
@@ -172,6 +177,39 @@ def disable_command(
             details={"endpoint": str(endpoint.id), "url": endpoint.url},
         )
     console.print(f"endpoint {endpoint.id} ({endpoint.name}) disabled", highlight=False)
+
+
+@webhooks_app.command("ping")
+def ping_command(
+    endpoint_id: uuid.UUID = typer.Argument(..., help="Id of the endpoint (see list)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Send one signed test event (no child data) to an endpoint and show what it answered."""
+    settings = cli_settings()
+    cipher = FieldCipher(KeyStore.from_settings(settings))
+    with session_factory() as factory, factory() as session:
+        result = ping_endpoint(
+            session, endpoint_id, cipher=cipher, timeout_s=settings.webhook_timeout_s
+        )
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "id": str(result.endpoint_id),
+                    "url": result.url,
+                    "ok": result.ok,
+                    "detail": result.detail,
+                    "ms": result.milliseconds,
+                }
+            )
+        )
+    else:
+        verdict = "[green]ok[/]" if result.ok else "[red]failed[/]"
+        console.print(
+            f"{result.url}: {verdict} ({result.detail}, {result.milliseconds} ms)", highlight=False
+        )
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @outbox_app.command("status")

@@ -319,6 +319,11 @@ def test_maltreatment_reaches_police_and_womens_federation_within_policy(
         }  # fmt: skip
         assert payload["child_ref"] == str(child)
         assert payload["event"] == "created"
+        # Nor the facts: the rule that hit (an injury, a call-out) stays behind the link.
+        for hit in alert.explanation["rules"]:
+            assert hit["label_zh"] not in payload["title_zh"]
+            assert hit["label_en"] not in payload["title_en"]
+        assert payload["title_zh"].startswith(RiskType.MALTREATMENT.label_zh)
 
 
 def test_routing_never_reaches_someone_the_policy_forbids(alert_county: AlertCounty) -> None:

@@ -122,3 +122,35 @@ def test_webhooks_and_outbox_commands(world: DeliveryWorld) -> None:
     assert disabled.exit_code == 0, disabled.output
     listed = runner.invoke(app, ["webhooks", "list", "--json"], env=env)
     assert json.loads(listed.stdout)[0]["active"] is False
+
+
+def test_webhooks_ping_sends_a_signed_test_event(world: DeliveryWorld) -> None:
+    """A department checks its receiver: the ping is signed like an alert and carries no child
+    data; a receiver that refuses it makes the command fail with what it answered."""
+    runner = CliRunner()
+    env = {
+        "CHILDLINK_DATABASE_URL": world.settings.effective_database_url,
+        "CHILDLINK_DATA_DIR": str(world.settings.data_dir),
+        "CHILDLINK_ENVIRONMENT": "test",
+    }
+    with WebhookReceiver("not-yet-known") as receiver:
+        added = runner.invoke(
+            app, ["webhooks", "add", world.agency_code, "desk", receiver.url, "--json"], env=env
+        )
+        assert added.exit_code == 0, added.output
+        document = json.loads(added.stdout)
+        receiver.secret = document["secret"]
+
+        pinged = runner.invoke(app, ["webhooks", "ping", document["id"], "--json"], env=env)
+        assert pinged.exit_code == 0, pinged.output
+        assert json.loads(pinged.stdout)["ok"] is True
+        [payload] = receiver.processed.values()
+        assert payload["event"] == "ping"
+        assert set(payload) == {"event", "endpoint_id", "idempotency_key"}
+        assert receiver.bad_signatures == 0
+
+        receiver.secret = "whsec_wrong"  # the receiver was configured with another secret
+        refused = runner.invoke(app, ["webhooks", "ping", document["id"], "--json"], env=env)
+        assert refused.exit_code == 1
+        assert "401" in json.loads(refused.stdout)["detail"]
+        assert receiver.bad_signatures == 1
