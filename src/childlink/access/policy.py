@@ -16,6 +16,7 @@ casbin stays behind this module and :mod:`childlink.access.service`.
 from __future__ import annotations
 
 import fnmatch
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,6 +34,11 @@ from childlink.errors import ConfigurationError
 
 ANY = "*"
 OWN_DEPARTMENT = "own_department"
+
+# pycasbin logs every request and its answer at INFO once any handler is configured: a line per
+# policy check would flood a worker's log (and name children's sources); our audit trail is
+# the record of decisions that matter.
+logging.getLogger("casbin").setLevel(logging.WARNING)
 
 CHILD_DATA_PURPOSES: frozenset[Purpose] = frozenset(
     {Purpose.CASE_WORK, Purpose.RISK_SCREENING, Purpose.DATA_QUALITY}

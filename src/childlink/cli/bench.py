@@ -284,9 +284,10 @@ def bench_alerts(
 ) -> None:
     """Alerts: commit-to-inbox latency (p50/p95) and outbox deliveries per minute.
 
-    Latency: a record that triggers a rule is ingested (committed), the record pipeline runs
-    and the time until the alert arrives on the responsible worker's open inbox stream (SSE,
-    real uvicorn server) is measured. Deliveries: the outbox sends ``--messages`` signed webhook
+    Latency: a record that triggers a rule is ingested (committed); the alerts worker, running
+    beside a real uvicorn server as in ``childlink serve``, links it, re-scores the child and
+    raises the alert; the time until the alert arrives on the responsible worker's open inbox
+    stream (SSE) is measured. Deliveries: the outbox sends ``--messages`` signed webhook
     notifications to a local receiver.
     """
     from childlink.alerts.bench_delivery import bench_deliveries
