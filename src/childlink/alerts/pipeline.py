@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from childlink.config import Settings
 from childlink.ingest.mapping import SourceMapping, available_mappings
 from childlink.linkage.exact import link_by_id_number
+from childlink.linkage.lock import linkage_lock
 from childlink.linkage.models import LinkRun
 from childlink.linkage.service import latest_model_path, link_county
 from childlink.privacy.keys import FieldCipher, KeyStore
@@ -103,18 +104,23 @@ class RecordPipeline:
         if not batches:
             return None
         batch_ids = [batch_id for batch_id, _ in batches]
-        with unit_of_work(self.factory) as session:
-            exact = link_by_id_number(session, batch_ids)
-        children: set[uuid.UUID] = set(exact.children)
         incremental_run: str | None = None
-        with self.factory() as session:
-            unlinked = _unlinked(session, batch_ids)
-            has_model = latest_model_path(session) is not None
-        if unlinked and has_model:
-            result = link_county(self.factory, data_dir=self.settings.data_dir, incremental=True)
-            incremental_run = result.run_id
+        # Under the linkage lock: no other run (another process, the report intake) may place
+        # these records between the exact pass and the model run.
+        with linkage_lock(self.factory, self.settings.data_dir):
+            with unit_of_work(self.factory) as session:
+                exact = link_by_id_number(session, batch_ids)
+            children: set[uuid.UUID] = set(exact.children)
             with self.factory() as session:
-                children.update(affected_children(session, result.run_id))
+                unlinked = _unlinked(session, batch_ids)
+                has_model = latest_model_path(session) is not None
+            if unlinked and has_model:
+                result = link_county(
+                    self.factory, data_dir=self.settings.data_dir, incremental=True
+                )
+                incremental_run = result.run_id
+                with self.factory() as session:
+                    children.update(affected_children(session, result.run_id))
         if children:
             self._protect(batch_ids, new_children=incremental_run is not None)
         rescored = 0

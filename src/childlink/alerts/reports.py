@@ -52,6 +52,7 @@ from childlink.ingest.service import ingest_file
 from childlink.ingest.standardise import standardise_id_numbers, standardise_names
 from childlink.linkage.choices import MasterEventKind
 from childlink.linkage.exact import link_by_id_number
+from childlink.linkage.lock import linkage_lock
 from childlink.linkage.models import MasterChildEvent
 from childlink.linkage.service import latest_model_path, link_county
 from childlink.privacy.keys import FieldCipher
@@ -319,7 +320,33 @@ def find_child(
     region_code: str | None,
     now: dt.datetime,
 ) -> _Found:
-    """Link the report's record to a child: exact ID number, else incremental linkage."""
+    """Link the report's record to a child: exact ID number, else incremental linkage.
+
+    Under the linkage lock, so the worker's pipeline cannot place the same record meanwhile.
+    """
+    with linkage_lock(factory, settings.data_dir):
+        return _find_child(factory, settings, record, region_code, now)
+
+
+def _find_child(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    record: SourceRecord,
+    region_code: str | None,
+    now: dt.datetime,
+) -> _Found:
+    with factory() as session:
+        # The worker's pipeline may have linked the committed record before the lock was ours.
+        linked = session.scalar(
+            sa.select(SourceRecord.master_child_id).where(SourceRecord.id == record.id)
+        )
+        if linked is not None:
+            others = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(SourceRecord)
+                .where(SourceRecord.master_child_id == linked, SourceRecord.id != record.id)
+            )
+            return _Found(linked, not others, "pipeline")
     with unit_of_work(factory) as session:
         exact = link_by_id_number(session, [record.batch_id])
         if exact.children:

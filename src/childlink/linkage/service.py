@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from childlink.linkage.engine import (
     link_records,
 )
 from childlink.linkage.incremental import link_new_records, load_saved_settings
+from childlink.linkage.lock import linkage_lock
 from childlink.linkage.models import LinkDecision, LinkReview, LinkRun, MasterChildEvent
 from childlink.linkage.prepare import prepare_records
 from childlink.regions.models import Region
@@ -136,11 +136,6 @@ def _save_model(data_dir: Path, output: LinkOutput, summary: dict[str, Any]) -> 
     return path
 
 
-_LINK_LOCK = threading.Lock()
-"""One linkage run at a time in this process: the worker's pipeline and the mandatory-report
-intake both link incrementally, and two overlapping runs would each create the same child."""
-
-
 def link_county(
     factory: sessionmaker[Session],
     *,
@@ -155,9 +150,9 @@ def link_county(
 
     With ``incremental`` only records without a master are linked, with the model of the last
     run, to the existing children or into new ones; no existing child changes. Runs in one
-    process are serialised; separate processes must not link the same database at once.
+    database are serialised, whichever process or machine starts them (:mod:`.lock`).
     """
-    with _LINK_LOCK:
+    with linkage_lock(factory, data_dir):
         return _link_county(
             factory,
             data_dir=data_dir,
