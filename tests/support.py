@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import socket
-import threading
-import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from childlink.config import Settings
+# The live server lives in the package (``childlink bench alerts`` uses it too).
+from childlink.api.live_server import LiveServer as LiveServer
+from childlink.api.live_server import free_port as free_port
 from childlink.core.id_number import compose
 from childlink.ingest.mapping import available_mappings, mapping_for_file
 from childlink.ingest.readers import RawBatch, ReadOptions, read_batches
@@ -58,42 +62,29 @@ def ingest_county(factory: sessionmaker[Session], county: Path) -> None:
         ingest_file(factory, mapping, path)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def backend_database(
+    request: pytest.FixtureRequest, backend: str, tmp: Path, prefix: str
+) -> Iterator[str]:
+    """A database URL on ``backend`` for a module- or session-scoped county fixture.
 
-
-class LiveServer:
-    """uvicorn serving ``create_app(settings)`` on 127.0.0.1 in a daemon thread.
-
-    A real server on a real port, so HTTP clients and browsers talk to the app as they would
-    in production (cookies, redirects, static files).
+    SQLite: a file under ``tmp``. PostgreSQL: a fresh schema ``<prefix>_<random>`` in the test
+    database (the URL sets ``search_path`` to it), dropped when the generator is closed.
     """
-
-    def __init__(self, settings: Settings) -> None:
-        import uvicorn
-
-        from childlink.api.app import create_app
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'childlink.db'}"
+        return
+    database = request.getfixturevalue("postgres_database_url")
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(database, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        yield (
+            make_url(database)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
         )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()

@@ -19,7 +19,6 @@ rather than an update of one.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import math
@@ -34,13 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from childlink.api.live_server import LiveServer
 from childlink.config import Settings
-from childlink.synth.config import SynthConfig
-from childlink.synth.service import generate_county
 
 Progress = Callable[[str], None]
 SCREENING_SOURCE = "health.mental_health_screenings"
@@ -56,40 +53,6 @@ def _percentile(values: list[float], q: float) -> float:
     k = (len(ordered) - 1) * q
     low, high = math.floor(k), math.ceil(k)
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
-class _Server:
-    """uvicorn serving the app on 127.0.0.1 in a daemon thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        import socket
-
-        import uvicorn
-
-        from childlink.api.app import create_app
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
@@ -147,62 +110,18 @@ class _Listener:
 def _build_county(
     root: Path, children: int, seed: int, say: Progress
 ) -> tuple[Settings, sessionmaker[Session], dict[str, str], Path]:
-    """Generate, ingest, link, train stand-in models, seed accounts, score once."""
+    """A linked county with stand-in models and demo accounts, scored once."""
     from childlink.access.consent import seed_demo_legal_bases
     from childlink.identity.demo import seed_demo_accounts
-    from childlink.ingest.mapping import available_mappings, mapping_for_file
-    from childlink.ingest.service import ingest_file
-    from childlink.linkage.service import link_county
-    from childlink.regions.service import load_regions
-    from childlink.risk.choices import RiskType
-    from childlink.risk.events import children_frame, load_events
-    from childlink.risk.features import build_features
-    from childlink.risk.labels import labels_from_county, map_truth_to_masters, relabel_to_masters
-    from childlink.risk.models import train
-    from childlink.risk.registry import Registry
     from childlink.risk.service import score_children
-    from childlink.risk.training import temporal_split
-    from childlink.sources.service import seed_reference_data
-    from childlink.store import migrate
-    from childlink.store.engine import build_engine, create_session_factory, unit_of_work
+    from childlink.risk.stand_in import build_linked_county, register_stand_in_models
+    from childlink.store.engine import unit_of_work
 
-    county = root / "county"
-    say(f"generating, ingesting and linking {children:,} children (SQLite)")
-    generate_county(SynthConfig(children=children, seed=seed), county)
-    settings = Settings(
-        database_url=f"sqlite:///{root / 'childlink.db'}",
-        data_dir=root / "var",
-        environment="test",
-        login_attempts_per_ip=100_000,
+    settings, factory, county = build_linked_county(
+        root, children, seed, say=say, login_attempts_per_ip=100_000
     )
-    migrate.upgrade(settings)
-    factory = create_session_factory(build_engine(settings))
-    with unit_of_work(factory) as session:
-        seed_reference_data(session)
-        with (county / "reference" / "regions.csv").open(encoding="utf-8") as handle:
-            load_regions(session, list(csv.DictReader(handle)))
-    mappings = available_mappings()
-    for path in sorted((county / "exports").rglob("*.*")):
-        mapping = mapping_for_file(path, mappings)
-        if mapping is not None:
-            ingest_file(factory, mapping, path)
-    link_county(factory, data_dir=settings.data_dir)
     say("training stand-in models, seeding accounts, scoring the county once")
-    day = temporal_split(county).test
-    with factory() as session:
-        events = load_events(session, known_from="event")
-        kids = children_frame(session)
-        truth = map_truth_to_masters(session, county)
-    features = build_features(events, kids, day)
-    labels = relabel_to_masters(labels_from_county(county, day), truth)
-    registry = Registry(settings.data_dir, factory)
-    for risk in RiskType:
-        p = pl.col(f"p_{risk.value}")
-        stand_in = labels.with_columns(
-            (p >= p.quantile(0.8)).cast(pl.Int8).alias(f"y_{risk.value}")
-        )
-        model = train(features, stand_in, risk, as_of_train=day, kind="logistic")
-        registry.save(model, {"note": "bench stand-in label"}, {})
+    register_stand_in_models(factory, settings.data_dir, county, note="bench stand-in label")
     with unit_of_work(factory) as session:
         seed_demo_legal_bases(session)
         passwords = {a.username: a.password for a in seed_demo_accounts(session)}
@@ -341,7 +260,7 @@ def bench_alert_latency(
                 daemon=True,
             )
             worker.start()
-            with _Server(settings) as server:
+            with LiveServer(settings) as server:
                 client = httpx.Client(base_url=server.url, timeout=httpx.Timeout(120, read=None))
                 login = client.post(
                     "/api/v1/auth/login",

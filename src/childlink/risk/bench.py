@@ -184,70 +184,22 @@ def run_rescore_benchmark(
     warm-up call, as in a running server or linkage job) and the median and 95th percentile are
     reported. Latency only: the stand-in models say nothing about quality.
     """
-    import csv
-
     import sqlalchemy as sa
 
     from childlink.children.choices import ChildStatus
     from childlink.children.models import MasterChild
-    from childlink.config import Settings
-    from childlink.ingest.mapping import available_mappings, mapping_for_file
-    from childlink.ingest.service import ingest_file
-    from childlink.linkage.service import link_county
-    from childlink.regions.service import load_regions
-    from childlink.risk.choices import RiskType
-    from childlink.risk.events import children_frame, load_events
-    from childlink.risk.features import build_features
-    from childlink.risk.labels import labels_from_county, map_truth_to_masters, relabel_to_masters
-    from childlink.risk.models import train
-    from childlink.risk.registry import Registry
     from childlink.risk.service import rescore_after_link, score_children
-    from childlink.risk.training import temporal_split
-    from childlink.sources.service import seed_reference_data
-    from childlink.store import migrate
-    from childlink.store.engine import build_engine, create_session_factory, unit_of_work
+    from childlink.risk.stand_in import build_linked_county, register_stand_in_models
 
     say = progress or (lambda _message: None)
     with tempfile.TemporaryDirectory(prefix="childlink-bench-rescore-") as tmp:
-        root = Path(tmp)
-        county = root / "county"
-        say(f"generating, ingesting and linking {children:,} children (SQLite)")
-        generate_county(SynthConfig(children=children, seed=seed), county)
-        settings = Settings(
-            database_url=f"sqlite:///{root / 'childlink.db'}",
-            data_dir=root / "var",
-            environment="test",
-        )
-        migrate.upgrade(settings)
-        engine = build_engine(settings)
+        settings, factory, county = build_linked_county(Path(tmp), children, seed, say=say)
+        engine = factory.kw["bind"]
         try:
-            factory = create_session_factory(engine)
-            with unit_of_work(factory) as session:
-                seed_reference_data(session)
-                with (county / "reference" / "regions.csv").open(encoding="utf-8") as handle:
-                    load_regions(session, list(csv.DictReader(handle)))
-            mappings = available_mappings()
-            for path in sorted((county / "exports").rglob("*.*")):
-                mapping = mapping_for_file(path, mappings)
-                if mapping is not None:
-                    ingest_file(factory, mapping, path)
-            link_county(factory, data_dir=settings.data_dir)
             say("training stand-in models and scoring the county once")
-            day = temporal_split(county).test
-            with factory() as session:
-                events = load_events(session, known_from="event")
-                kids = children_frame(session)
-                mapping_ids = map_truth_to_masters(session, county)
-            features = build_features(events, kids, day)
-            labels = relabel_to_masters(labels_from_county(county, day), mapping_ids)
-            registry = Registry(settings.data_dir, factory)
-            for risk in RiskType:
-                p = pl.col(f"p_{risk.value}")
-                stand_in = labels.with_columns(
-                    (p >= p.quantile(0.8)).cast(pl.Int8).alias(f"y_{risk.value}")
-                )
-                model = train(features, stand_in, risk, as_of_train=day, kind="logistic")
-                registry.save(model, {"note": "bench stand-in label"}, {})
+            register_stand_in_models(
+                factory, settings.data_dir, county, note="bench stand-in label"
+            )
             full = score_children(factory, data_dir=settings.data_dir, known_from="event")
             with factory() as session:
                 ids = list(

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from childlink.access.consent import seed_demo_legal_bases
@@ -42,7 +41,7 @@ from childlink.store.engine import build_engine, create_session_factory, unit_of
 from childlink.synth.config import SynthConfig
 from childlink.synth.service import generate_county
 from risk_support import register_models
-from support import ingest_county, load_county_reference
+from support import backend_database, ingest_county, load_county_reference
 
 COUNTY_CHILDREN = 200
 
@@ -159,27 +158,6 @@ def alert_county_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _database(request: pytest.FixtureRequest, backend: str, tmp: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'childlink.db'}"
-        return
-    database = request.getfixturevalue("postgres_database_url")
-    schema = f"alerts_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(database, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield (
-            make_url(database)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
-
-
 @pytest.fixture(
     scope="module",
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
@@ -191,7 +169,7 @@ def alert_county(
 ) -> Iterator[AlertCounty]:
     """The county linked on one backend, with models and demo accounts (once per module)."""
     tmp = tmp_path_factory.mktemp(f"alerts-{request.param}")
-    for url in _database(request, request.param, tmp):
+    for url in backend_database(request, request.param, tmp, "alerts"):
         settings = Settings(database_url=url, data_dir=tmp / "var", environment="test")
         migrate.upgrade(settings)
         engine = build_engine(settings)

@@ -7,15 +7,12 @@ talk to it over HTTP with httpx, exactly as a browser or a script would.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from childlink.access.consent import seed_demo_legal_bases
@@ -26,7 +23,7 @@ from childlink.store import migrate
 from childlink.store.engine import build_engine, create_session_factory, unit_of_work
 from childlink.synth.config import SynthConfig
 from childlink.synth.service import generate_county
-from support import LiveServer, ingest_county, load_county_reference
+from support import LiveServer, backend_database, ingest_county, load_county_reference
 
 COUNTY_CHILDREN = 200
 
@@ -59,27 +56,6 @@ class County:
         return self.login(account.username, account.password)
 
 
-def _database(request: pytest.FixtureRequest, backend: str, tmp: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'childlink.db'}"
-        return
-    database = request.getfixturevalue("postgres_database_url")
-    schema = f"api_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(database, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield (
-            make_url(database)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def county_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("api-county") / "county"
@@ -98,7 +74,7 @@ def county(
 ) -> Iterator[County]:
     """The linked county on one backend, served over HTTP (shared; tests must not break it)."""
     tmp = tmp_path_factory.mktemp(f"api-{request.param}")
-    for url in _database(request, request.param, tmp):
+    for url in backend_database(request, request.param, tmp, "api"):
         settings = Settings(
             database_url=url,
             data_dir=tmp / "var",

@@ -10,14 +10,11 @@ explained, re-scored and reviewed, not how good the models are (``childlink risk
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from childlink.access.consent import seed_demo_legal_bases
@@ -31,7 +28,7 @@ from childlink.store.engine import build_engine, create_session_factory, unit_of
 from childlink.synth.config import SynthConfig
 from childlink.synth.service import generate_county
 from risk_support import register_models
-from support import load_county_reference
+from support import backend_database, load_county_reference
 
 COUNTY_CHILDREN = 200
 LATE_EXPORT = "mandatory_reports.csv"
@@ -67,27 +64,6 @@ def ingest_exports(factory: sessionmaker[Session], county: Path, *, late: bool) 
         ingest_file(factory, mapping, path)
 
 
-def _database(request: pytest.FixtureRequest, backend: str, tmp: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'childlink.db'}"
-        return
-    database = request.getfixturevalue("postgres_database_url")
-    schema = f"risk_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(database, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield (
-            make_url(database)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
-
-
 @pytest.fixture(
     scope="module",
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
@@ -99,7 +75,7 @@ def risk_county(
 ) -> Iterator[RiskCounty]:
     """The county linked on one backend with models registered (one per test module)."""
     tmp = tmp_path_factory.mktemp(f"risk-{request.param}")
-    for url in _database(request, request.param, tmp):
+    for url in backend_database(request, request.param, tmp, "risk"):
         settings = Settings(database_url=url, data_dir=tmp / "var", environment="test")
         migrate.upgrade(settings)
         engine = build_engine(settings)
