@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -197,16 +198,17 @@ def scoring_date(session: Session, batch_ids: list[uuid.UUID]) -> dt.date | None
     today = dt.date.today()
     if known_from != "event":
         return max(full_as_of, today)
-    newest: str | None = None
-    for attributes in session.scalars(
-        sa.select(SourceRecord.attributes).where(
+    texts = session.scalars(
+        sa.select(sa.cast(SourceRecord.attributes, sa.Text)).where(
             SourceRecord.batch_id.in_(batch_ids),
             SourceRecord.status != RecordStatus.QUARANTINED,
         )
-    ):
-        day = (attributes or {}).get("event_date")
-        if isinstance(day, str) and (newest is None or day > newest):
-            newest = day
+    ).all()
+    # One vectorised JSON pass (a re-delivered export may hold many thousand rows).
+    dates = pl.Series("attributes", texts, dtype=pl.String).str.json_path_match("$.event_date")
+    newest = dates.drop_nulls().max()
+    if not isinstance(newest, str):
+        newest = None
     try:
         fact_day = dt.date.fromisoformat(newest[:10]) if newest else None
     except ValueError:

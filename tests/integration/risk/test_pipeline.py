@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from childlink.alerts.pipeline import RecordPipeline
+from childlink.alerts.pipeline import RecordPipeline, scoring_date
 from childlink.children.choices import ChildStatus
 from childlink.children.models import MasterChild
 from childlink.ingest.mapping import available_mappings
@@ -161,3 +161,33 @@ def test_an_id_number_carried_by_two_children_is_left_to_the_model(
             sa.select(SourceRecord).where(SourceRecord.batch_id == batch)
         ).one()
         assert pushed.master_child_id is None
+
+
+def test_facts_known_from_their_own_date_move_the_scoring_date_to_the_newest_fact(
+    risk_county: RiskCounty,
+) -> None:
+    """A county loaded at once (facts known from their own dates, as in the demo): a new fact
+    after the full run's date moves the re-scoring date to the day after it; an older one
+    leaves it, and so does a future-dated one (ingest quarantines it)."""
+    base = score_children(
+        risk_county.factory, data_dir=risk_county.settings.data_dir, known_from="event"
+    )
+    child = _known_child(risk_county, skip=7)
+    later = base.as_of + dt.timedelta(days=10)
+    newer = _push_screening(risk_county, [_screening(child, 12, later)])
+    older = _push_screening(
+        risk_county, [_screening(child, 12, base.as_of - dt.timedelta(days=30))]
+    )
+    future = _push_screening(
+        risk_county, [_screening(child, 12, dt.date.today() + dt.timedelta(days=30))]
+    )
+    with risk_county.factory() as session:
+        assert scoring_date(session, [newer, older]) == min(
+            dt.date.today(), later + dt.timedelta(days=1)
+        )
+        assert scoring_date(session, [older]) == base.as_of
+        statuses = session.scalars(
+            sa.select(SourceRecord.status).where(SourceRecord.batch_id == future)
+        ).all()
+        assert [str(status) for status in statuses] == ["quarantined"]
+        assert scoring_date(session, [future]) == base.as_of
