@@ -38,6 +38,9 @@ class FeatureSpec:
     risks: tuple[RiskType, ...]
     kinds: tuple[str, ...]
     window_days: int | None = None
+    #: A count of events whose rate grows exponentially with the latent risk: the logistic
+    #: model reads it as ``log(1 + count)`` (see ``risk.models.log_scaled``).
+    log_scale: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (D, H),
         ("attendance",),
         31,
+        log_scale=True,
     ),
     FeatureSpec(
         "absence_rate_30d",
@@ -77,6 +81,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (D, H),
         ("attendance",),
         92,
+        log_scale=True,
     ),
     FeatureSpec(
         "absence_rate_90d", "近90天缺勤率", "absence rate, last 90 days", (D,), ("attendance",), 92
@@ -111,6 +116,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (D, H),
         ("enrolment",),
         365,
+        log_scale=True,
     ),
     FeatureSpec(
         "dropout_recorded", "学籍记录曾辍学", "registry shows a dropout", (D,), ("enrolment",)
@@ -144,6 +150,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (M,),
         ("injury_visit",),
         90,
+        log_scale=True,
     ),
     FeatureSpec(
         "injury_visits_365d",
@@ -152,6 +159,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (M,),
         ("injury_visit",),
         365,
+        log_scale=True,
     ),
     FeatureSpec(
         "health_visits_365d",
@@ -160,6 +168,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (M, H),
         ("health_visit", "injury_visit", "mental_health_visit"),
         365,
+        log_scale=True,
     ),
     FeatureSpec(
         "mental_health_visits_365d",
@@ -168,6 +177,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (H,),
         ("mental_health_visit",),
         365,
+        log_scale=True,
     ),
     FeatureSpec(
         "dv_callouts_90d",
@@ -176,6 +186,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (M, H),
         ("dv_callout",),
         90,
+        log_scale=True,
     ),
     FeatureSpec(
         "dv_callouts_365d",
@@ -184,6 +195,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (M, H),
         ("dv_callout",),
         365,
+        log_scale=True,
     ),
     FeatureSpec(
         "street_incidents_365d",
@@ -192,6 +204,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (D, M),
         ("street_child", "missing_person"),
         365,
+        log_scale=True,
     ),
     FeatureSpec(
         "home_visits_365d",
@@ -200,6 +213,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (M,),
         ("home_visit",),
         365,
+        log_scale=True,
     ),
     FeatureSpec(
         "home_visit_risk_365d",
@@ -208,6 +222,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (M, H),
         ("home_visit",),
         365,
+        log_scale=True,
     ),
     FeatureSpec(
         "mandatory_reports_365d",
@@ -216,6 +231,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         (M,),
         ("mandatory_report",),
         365,
+        log_scale=True,
     ),
     FeatureSpec("has_screening", "有心理筛查记录", "has a screening score", (H,), ("screening",)),
     FeatureSpec(
@@ -253,6 +269,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         "domestic-violence call-outs, all history",
         (M, H),
         ("dv_callout",),
+        log_scale=True,
     ),
     FeatureSpec(
         "dv_callouts_recent",
@@ -260,6 +277,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         "domestic-violence call-outs, weighted by recency (about two-month half-life)",
         (M, H),
         ("dv_callout",),
+        log_scale=True,
     ),
     FeatureSpec(
         "injury_visits_recent",
@@ -267,6 +285,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         "injury visits, weighted by recency (about two-month half-life)",
         (M,),
         ("injury_visit",),
+        log_scale=True,
     ),
     FeatureSpec(
         "injury_visits_ever",
@@ -274,6 +293,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         "injury visits, all history",
         (M,),
         ("injury_visit",),
+        log_scale=True,
     ),
     FeatureSpec(
         "home_visit_risk_ever",
@@ -281,6 +301,7 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         "home visits noting a risk, all history",
         (M, H),
         ("home_visit",),
+        log_scale=True,
     ),
     FeatureSpec("under_6", "六岁以下", "under six years old", (M,), ()),
     FeatureSpec("years_over_13", "超过13岁的年数", "years of age over 13", (D, H), ()),
@@ -290,6 +311,10 @@ FEATURES: Final[dict[str, FeatureSpec]] = {spec.name: spec for spec in _SPECS}
 """Every feature :func:`build_features` returns, in column order."""
 
 FEATURE_NAMES: Final[tuple[str, ...]] = tuple(FEATURES)
+#: Features a logistic model reads on a log scale.
+LOG_SCALED_FEATURES: Final[frozenset[str]] = frozenset(
+    spec.name for spec in _SPECS if spec.log_scale
+)
 
 _LOW_INCOME: Final = ("low_income",)
 _WELFARE_GROUPS: Final[dict[str, tuple[str, ...]]] = {

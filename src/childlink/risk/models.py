@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 
 from childlink.errors import ChildLinkError
 from childlink.risk.choices import RiskType
+from childlink.risk.features import LOG_SCALED_FEATURES
 
 ModelKind = Literal["lightgbm", "logistic"]
 Calibration = Literal["sigmoid", "isotonic"]
@@ -76,6 +77,24 @@ def _matrix(features: pl.DataFrame, names: list[str]) -> npt.NDArray[np.float64]
     return matrix
 
 
+def log_scaled(
+    matrix: npt.NDArray[np.float64], names: list[str], log_features: list[str]
+) -> npt.NDArray[np.float64]:
+    """``matrix`` with the columns named in ``log_features`` replaced by ``log(1 + max(x, 0))``.
+
+    Counts of events whose rate grows exponentially with a latent risk (call-outs, injuries,
+    absences) carry evidence in proportion to their logarithm; the logistic model is linear in
+    its inputs, so it is given the logarithm. LightGBM splits on ranks and needs no transform.
+    """
+    if not log_features:
+        return matrix
+    wanted = set(log_features)
+    columns = [i for i, name in enumerate(names) if name in wanted]
+    out = matrix.copy()
+    out[:, columns] = np.log1p(np.clip(out[:, columns], 0.0, None))
+    return out
+
+
 def labelled(
     features: pl.DataFrame, labels: pl.DataFrame, risk: RiskType
 ) -> tuple[pl.DataFrame, npt.NDArray[np.int8]]:
@@ -115,16 +134,26 @@ class TrainedModel:
     valid_positives: int = 0
     valid_auc: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    #: Features the logistic model reads on a log scale (:func:`log_scaled`), fixed at training.
+    log_features: list[str] = field(default_factory=list)
+
+    def _design(self, features: pl.DataFrame) -> npt.NDArray[np.float64]:
+        """The logistic model's standardised input matrix."""
+        assert self.scaler is not None
+        matrix = _matrix(features, self.feature_names)
+        scaled: npt.NDArray[np.float64] = self.scaler.transform(
+            log_scaled(matrix, self.feature_names, getattr(self, "log_features", []))
+        )
+        return scaled
 
     def raw_log_odds(self, features: pl.DataFrame) -> npt.NDArray[np.float64]:
         """The uncalibrated model's log-odds for each row of ``features``."""
-        matrix = _matrix(features, self.feature_names)
         if self.kind == "logistic":
-            assert self.scaler is not None
             result: npt.NDArray[np.float64] = self.estimator.decision_function(
-                self.scaler.transform(matrix)
+                self._design(features)
             )
             return result
+        matrix = _matrix(features, self.feature_names)
         raw: npt.NDArray[np.float64] = self.estimator.predict(matrix, raw_score=True)
         return raw
 
@@ -146,12 +175,12 @@ class TrainedModel:
         """Per child and feature, the contribution to the (uncalibrated) log-odds.
 
         LightGBM: SHAP values (``pred_contrib=True``); logistic: coefficient × standardised
-        value. Long format: ``master_child_id``, ``feature``, ``value``, ``contribution``.
+        (for count features log-scaled) value; ``value`` is the feature's own value. Long format:
+        ``master_child_id``, ``feature``, ``value``, ``contribution``.
         """
         matrix = _matrix(features, self.feature_names)
         if self.kind == "logistic":
-            assert self.scaler is not None
-            contrib = self.scaler.transform(matrix) * self.estimator.coef_[0]
+            contrib = self._design(features) * self.estimator.coef_[0]
         else:
             contrib = self.estimator.predict(matrix, pred_contrib=True)[:, :-1]
         n, k = contrib.shape
@@ -218,7 +247,10 @@ def train(
             f"{risk.value}: {positives} positives among {y.size} labelled children"
         )
     names = feature_columns(features)
-    estimator, scaler, params = _fit_estimator(kind, _matrix(train_frame, names), y)
+    log_features = [n for n in names if n in LOG_SCALED_FEATURES] if kind == "logistic" else []
+    estimator, scaler, params = _fit_estimator(
+        kind, log_scaled(_matrix(train_frame, names), names, log_features), y
+    )
     model = TrainedModel(
         risk=risk,
         kind=kind,
@@ -231,7 +263,8 @@ def train(
         as_of_valid=as_of_valid,
         train_rows=int(y.size),
         train_positives=positives,
-        params=params,
+        params={**params, "log_scaled": log_features} if log_features else params,
+        log_features=log_features,
     )
     if validation is not None:
         valid_frame, y_valid = labelled(validation[0], validation[1], risk)
@@ -251,8 +284,37 @@ def train(
     return model
 
 
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Standard error of an AUC (Hanley & McNeil, 1982)."""
+    if positives < 1 or negatives < 1:
+        return float("inf")
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    ) / (positives * negatives)
+    return float(np.sqrt(max(variance, 0.0)))
+
+
 def select_best(models: list[TrainedModel]) -> TrainedModel:
-    """The model with the highest validation AUC (ranking is what calibration cannot fix)."""
+    """The model with the highest validation AUC (ranking is what calibration cannot fix).
+
+    A logistic model is kept unless another kind beats the best logistic one by more than
+    that AUC's standard error: with tens of validation positives LightGBM often wins by noise
+    and then loses on the test window, and the logistic model is the easier one to explain.
+    """
     if not models:
         raise TrainingDataError("no models to choose from")
-    return max(models, key=lambda m: -1.0 if m.valid_auc is None else m.valid_auc)
+
+    def validation_auc(model: TrainedModel) -> float:
+        return -1.0 if model.valid_auc is None else model.valid_auc
+
+    best = max(models, key=validation_auc)
+    logistic = [m for m in models if m.kind == "logistic" and m.valid_auc is not None]
+    if best.kind == "logistic" or not logistic or best.valid_auc is None:
+        return best
+    simple = max(logistic, key=validation_auc)
+    assert simple.valid_auc is not None
+    margin = auc_standard_error(
+        simple.valid_auc, simple.valid_positives, simple.valid_rows - simple.valid_positives
+    )
+    return best if best.valid_auc - simple.valid_auc > margin else simple

@@ -10,6 +10,7 @@ model's AUC can be compared with the ceiling those probabilities reach.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -100,6 +101,169 @@ def _random_days(
     return result
 
 
+#: Month-to-month persistence (AR(1) coefficient) of the dropout, mental-health and household
+#: (domestic-violence) shocks, and the standard deviation of their monthly innovations.
+SHOCK_PERSISTENCE: Final[tuple[float, float, float]] = (0.85, 0.85, 0.8)
+SHOCK_SD: Final[tuple[float, float, float]] = (0.24, 0.24, 0.27)
+#: Draws of the six months ahead averaged for each window's true probability.
+FORECAST_DRAWS = 32
+
+
+@dataclass(frozen=True)
+class _Month:
+    """The calendar, ages and school enrolment of every child in one month."""
+
+    first: np.datetime64
+    last: np.datetime64
+    calendar_month: int
+    school_year: int
+    sept_first: np.datetime64
+    age: npt.NDArray[np.float64]
+    alive: npt.NDArray[np.bool_]
+    grade: npt.NDArray[np.int64]
+    enrolled: npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class _StaticRisk:
+    """The parts of the latent risk that do not move: household and individual, per child."""
+
+    adversity: npt.NDArray[np.float64]
+    dv_household: npt.NDArray[np.float64]
+    ind_d: npt.NDArray[np.float64]
+    ind_m: npt.NDArray[np.float64]
+    ind_h: npt.NDArray[np.float64]
+    left_behind: npt.NDArray[np.bool_]
+    disability: npt.NDArray[np.bool_]
+    de_facto_unsupported: npt.NDArray[np.bool_]
+    low_income: npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class _LatentState:
+    """The moving part of the latent risk: AR(1) shocks per child and per household."""
+
+    shock_d: npt.NDArray[np.float64]
+    shock_h: npt.NDArray[np.float64]
+    household_shock: npt.NDArray[np.float64]
+
+    def innovations(self) -> list[tuple[float, int]]:
+        """(sd, size) of each shock's monthly innovation, in the order :meth:`step` draws them."""
+        sizes = (self.shock_d.size, self.shock_h.size, self.household_shock.size)
+        return list(zip(SHOCK_SD, sizes, strict=True))
+
+    def step(self, rng: np.random.Generator) -> _LatentState:
+        """The state one month on."""
+        (sd_d, _), (sd_h, _), (sd_hh, _) = self.innovations()
+        r_d, r_h, r_hh = SHOCK_PERSISTENCE
+        return _LatentState(
+            shock_d=r_d * self.shock_d + rng.normal(0, sd_d, self.shock_d.shape),
+            shock_h=r_h * self.shock_h + rng.normal(0, sd_h, self.shock_h.shape),
+            household_shock=r_hh * self.household_shock
+            + rng.normal(0, sd_hh, self.household_shock.shape),
+        )
+
+
+@dataclass(frozen=True)
+class _Hazards:
+    """Latent scores and monthly outcome hazards, with who is at risk of each outcome."""
+
+    z_d: npt.NDArray[np.float64]
+    z_m: npt.NDArray[np.float64]
+    z_h: npt.NDArray[np.float64]
+    dropout: npt.NDArray[np.float64]
+    maltreatment: npt.NDArray[np.float64]
+    mental_health: npt.NDArray[np.float64]
+    at_risk_dropout: npt.NDArray[np.bool_]
+    at_risk_maltreatment: npt.NDArray[np.bool_]
+    at_risk_mental_health: npt.NDArray[np.bool_]
+
+    def by_outcome(self) -> list[tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]]:
+        """(hazard, at risk) in the order of :data:`OUTCOMES`."""
+        return [
+            (self.dropout, self.at_risk_dropout),
+            (self.maltreatment, self.at_risk_maltreatment),
+            (self.mental_health, self.at_risk_mental_health),
+        ]
+
+
+def _monthly_hazards(
+    month: _Month,
+    state: _LatentState,
+    static: _StaticRisk,
+    household_row: npt.NDArray[np.int64],
+) -> _Hazards:
+    """The latent scores and the hazard of each outcome in ``month`` given ``state``."""
+    age = month.age
+    z_d = (
+        0.5 * static.adversity
+        + 0.8 * static.ind_d
+        + 0.4 * static.left_behind
+        + 0.3 * static.disability
+        + state.shock_d
+    )
+    z_m = (
+        0.75 * (static.dv_household + state.household_shock)[household_row]
+        + 0.4 * static.ind_m
+        + 0.4 * static.de_facto_unsupported
+    )
+    z_h = 0.4 * static.adversity + 0.7 * static.ind_h + 0.35 * static.left_behind
+    z_h = z_h + 0.25 * z_m + state.shock_h
+    return _Hazards(
+        z_d=z_d,
+        z_m=z_m,
+        z_h=z_h,
+        dropout=_logistic(
+            -8.3 + 1.3 * z_d + 0.3 * np.clip(age - 12, 0, None) + 0.5 * static.low_income
+        ),
+        maltreatment=_logistic(-8.9 + 1.25 * z_m + 0.3 * (age < 6)),
+        mental_health=_logistic(-9.0 + 1.3 * z_h + 0.2 * np.clip(age - 13, 0, None)),
+        at_risk_dropout=month.enrolled & (age >= 10),
+        at_risk_maltreatment=month.alive,
+        at_risk_mental_health=month.alive & (age >= 10),
+    )
+
+
+def _window_probability(
+    months: list[_Month],
+    state: _LatentState,
+    static: _StaticRisk,
+    household_row: npt.NDArray[np.int64],
+    rng: np.random.Generator,
+    draws: int = FORECAST_DRAWS,
+) -> npt.NDArray[np.float64]:
+    """P(each outcome happens in ``months`` | the latent state on their first day), per child.
+
+    The probability of at least one event, ``1 - prod(1 - hazard)``, averaged over ``draws``
+    simulated paths of the shocks (half of them antithetic, which halves the noise of the
+    average). Enrolment is as of the first day: a child who has dropped out stays out.
+
+    Returns:
+        An array of shape (len(OUTCOMES), children).
+    """
+    total = np.zeros((len(OUTCOMES), state.shock_d.size))
+    half = max(1, draws // 2)
+    for _ in range(half):
+        noise = [[rng.normal(0, sd, size) for sd, size in state.innovations()] for _month in months]
+        for sign in (1.0, -1.0):
+            path = state
+            survival = np.ones_like(total)
+            for month, innovations in zip(months, noise, strict=True):
+                r_d, r_h, r_hh = SHOCK_PERSISTENCE
+                path = _LatentState(
+                    shock_d=r_d * path.shock_d + sign * innovations[0],
+                    shock_h=r_h * path.shock_h + sign * innovations[1],
+                    household_shock=r_hh * path.household_shock + sign * innovations[2],
+                )
+                for k, (h, risk) in enumerate(
+                    _monthly_hazards(month, path, static, household_row).by_outcome()
+                ):
+                    survival[k] *= 1.0 - np.where(risk, h, 0.0)
+            total += 1.0 - survival
+    result: npt.NDArray[np.float64] = total / (2 * half)
+    return result
+
+
 def build_timeline(
     config: SynthConfig, geo: Geography, pop: Population, rng: np.random.Generator
 ) -> Timeline:
@@ -178,7 +342,6 @@ def build_timeline(
 
     dropped = np.zeros(n, dtype=bool)
     dropout_day = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    hazards = np.zeros((len(OUTCOMES), n, n_months))
     occurred = np.zeros((len(OUTCOMES), n, n_months), dtype=bool)
     at_risk = np.zeros((len(OUTCOMES), n, n_months), dtype=bool)
 
@@ -193,17 +356,65 @@ def build_timeline(
     household_ids = hh["household_id"].to_numpy()
     dv_calls_last_month = np.zeros(n_households, dtype=np.int64)
 
-    for m in range(n_months):
+    def month_of(m: int, dropped: npt.NDArray[np.bool_]) -> _Month:
         first, last = month_start[m], month_start[m + 1]
         calendar_month = int(str(first)[5:7])
-        age = (first - birth).astype(np.int64) / 365.25
-        alive = birth < last
         school_year = int(str(first)[:4]) - (1 if calendar_month < 9 else 0)
         sept_first = np.datetime64(f"{school_year}-09-01")
         age_at_sept = (sept_first - birth).astype(np.int64) / 365.25
         grade = np.floor(age_at_sept).astype(np.int64) - 5 - repeats_grade
         school_age = (grade >= 1) & (grade <= 12) & ~flag["street"]
-        enrolled = school_age & ~dropped & ((grade <= 9) | high_school_entry) & alive
+        alive = birth < last
+        return _Month(
+            first=first,
+            last=last,
+            calendar_month=calendar_month,
+            school_year=school_year,
+            sept_first=sept_first,
+            age=(first - birth).astype(np.int64) / 365.25,
+            alive=alive,
+            grade=grade,
+            enrolled=school_age & ~dropped & ((grade <= 9) | high_school_entry) & alive,
+        )
+
+    def hazards_of(month: _Month, state: _LatentState) -> _Hazards:
+        return _monthly_hazards(month, state, static, household_row)
+
+    static = _StaticRisk(
+        adversity=adversity,
+        dv_household=dv_household,
+        ind_d=ind_d,
+        ind_m=ind_m,
+        ind_h=ind_h,
+        left_behind=flag["left_behind"],
+        disability=flag["disability"],
+        de_facto_unsupported=flag["de_facto_unsupported"],
+        low_income=flag["low_income"],
+    )
+    # The true probability of each window is what the generator knows on its first day: the
+    # latent state then, with the next six months' shocks still to come (averaged over draws
+    # from a stream of its own, so the county's other draws do not change).
+    forecast_rng = rng.spawn(1)[0]
+    start_probability = np.zeros((len(OUTCOMES), n, n_months // WINDOW_MONTHS))
+
+    for m in range(n_months):
+        if m % WINDOW_MONTHS == 0 and m + WINDOW_MONTHS <= n_months:
+            start_probability[:, :, m // WINDOW_MONTHS] = _window_probability(
+                [month_of(m + k, dropped) for k in range(WINDOW_MONTHS)],
+                _LatentState(shock_d, shock_h, household_shock),
+                static,
+                household_row,
+                forecast_rng,
+            )
+        month = month_of(m, dropped)
+        first, last = month.first, month.last
+        calendar_month = month.calendar_month
+        age = month.age
+        alive = month.alive
+        school_year = month.school_year
+        sept_first = month.sept_first
+        grade = month.grade
+        enrolled = month.enrolled
         before_move = ~(move_day <= first)
         primary = np.where(before_move, primary_before, primary_now)
         middle = np.where(before_move, middle_before, middle_now)
@@ -240,34 +451,12 @@ def build_timeline(
                 )
             )
 
-        # Latent states this month.
-        shock_d = 0.85 * shock_d + rng.normal(0, 0.24, n)
-        shock_h = 0.85 * shock_h + rng.normal(0, 0.24, n)
-        household_shock = 0.8 * household_shock + rng.normal(0, 0.27, n_households)
-        z_d = (
-            0.5 * adversity
-            + 0.8 * ind_d
-            + 0.4 * flag["left_behind"]
-            + 0.3 * flag["disability"]
-            + shock_d
-        )
-        z_m = (
-            0.75 * (dv_household + household_shock)[household_row]
-            + 0.4 * ind_m
-            + 0.4 * flag["de_facto_unsupported"]
-        )
-        z_h = 0.4 * adversity + 0.7 * ind_h + 0.35 * flag["left_behind"] + 0.25 * z_m + shock_h
-
-        # Outcome hazards and draws.
-        risk_d = enrolled & (age >= 10)
-        h_d = _logistic(
-            -8.3 + 1.3 * z_d + 0.3 * np.clip(age - 12, 0, None) + 0.5 * flag["low_income"]
-        )
-        h_m = _logistic(-8.9 + 1.25 * z_m + 0.3 * (age < 6))
-        risk_h = alive & (age >= 10)
-        h_h = _logistic(-9.0 + 1.3 * z_h + 0.2 * np.clip(age - 13, 0, None))
-        for k, (h, risk) in enumerate(((h_d, risk_d), (h_m, alive), (h_h, risk_h))):
-            hazards[k, :, m] = np.where(risk, h, 0.0)
+        # Latent states this month, outcome hazards and draws.
+        state = _LatentState(shock_d, shock_h, household_shock).step(rng)
+        shock_d, shock_h, household_shock = state.shock_d, state.shock_h, state.household_shock
+        hazard = hazards_of(month, state)
+        z_d, z_m, z_h = hazard.z_d, hazard.z_m, hazard.z_h
+        for k, (h, risk) in enumerate(hazard.by_outcome()):
             at_risk[k, :, m] = risk
             occurred[k, :, m] = risk & (rng.random(n) < h)
         new_dropouts = occurred[0, :, m]
@@ -414,7 +603,9 @@ def build_timeline(
             )
 
     enrolments = _enrolments_with_status(pl.concat(enrolment_parts), children, dropout_day)
-    outcomes = _outcome_windows(config, child_ids, hazards, occurred, at_risk, month_start)
+    outcomes = _outcome_windows(
+        config, child_ids, start_probability, occurred, at_risk, month_start
+    )
     welfare = _welfare(config, pop, rng)
     return Timeline(
         enrolments=enrolments,
@@ -461,19 +652,18 @@ def _enrolments_with_status(
 def _outcome_windows(
     config: SynthConfig,
     child_ids: npt.NDArray[np.object_],
-    hazards: npt.NDArray[np.float64],
+    start_probability: npt.NDArray[np.float64],
     occurred: npt.NDArray[np.bool_],
     at_risk: npt.NDArray[np.bool_],
     month_start: npt.NDArray[np.datetime64],
 ) -> pl.DataFrame:
-    """True probability and occurrence of each outcome per child and six-month window."""
+    """True probability (as of the window's first day) and occurrence per child and window."""
     parts = []
-    n = child_ids.size
     for k, outcome in enumerate(OUTCOMES):
         for w in range(config.months // WINDOW_MONTHS):
             span = slice(w * WINDOW_MONTHS, (w + 1) * WINDOW_MONTHS)
             risk = at_risk[k, :, span].any(axis=1)
-            probability = 1.0 - np.prod(1.0 - hazards[k, :, span], axis=1)
+            probability = start_probability[k, :, w]
             happened = occurred[k, :, span]
             first_month = np.where(happened.any(axis=1), happened.argmax(axis=1), -1)
             idx = np.flatnonzero(risk)
@@ -494,7 +684,6 @@ def _outcome_windows(
                     }
                 )
             )
-    del n
     return pl.concat(parts)
 
 

@@ -1005,6 +1005,19 @@ def test_true_probabilities_rank_the_outcomes(big_county: County) -> None:
         assert value > max(0.6, 0.5 + 3 * null_se), f"{outcome}: AUC {value:.3f}"
 
 
+def test_true_probabilities_are_calibrated(big_county: County) -> None:
+    """The true probability is the one known on the window's first day (averaged over the
+    window's possible paths), so outcomes occur as often as it says: per outcome, the count of
+    events is within four standard deviations of the sum of the probabilities."""
+    outcomes = big_county.truth("outcomes")
+    for outcome in OUTCOMES:
+        rows = outcomes.filter(pl.col("outcome") == outcome)
+        p = rows["true_probability"].to_numpy()
+        events = int(rows["occurred"].sum())
+        sd = math.sqrt(float((p * (1 - p)).sum()))
+        assert abs(events - p.sum()) < 4 * sd + 1, f"{outcome}: {events} events, {p.sum():.1f}"
+
+
 def test_absences_rise_before_dropout(big_county: County) -> None:
     dropout = big_county.truth("outcomes").filter(pl.col("outcome") == "dropout")
     first = dropout.filter(pl.col("occurred")).select(
