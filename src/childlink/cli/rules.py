@@ -53,7 +53,9 @@ def validate(
 def run_rule_tests(
     file: Path = typer.Argument(..., help="Rule file (or folder of rule files) under test."),
     fixtures: Path = typer.Option(
-        ..., "--fixtures", help="Folder of fixture cases (*.yaml or *.json) with expected hits."
+        ...,
+        "--fixtures",
+        help="Fixture case (*.yaml or *.json) with expected hits, or a folder of them.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:

@@ -54,6 +54,12 @@ class Fact:
     text_en: str
 
 
+#: The "last 30 school days" are the most recent monthly attendance records back to 30 school
+#: days, within this many days: a calendar month after a holiday has few or no school days, and
+#: models that read calendar windows learned one season's scale (docs/risk.md).
+RECENT_SCHOOL_DAYS: Final = 30
+RECENT_SCHOOL_LOOKBACK_DAYS: Final = 92
+
 _SPECS: Final[tuple[FeatureSpec, ...]] = (
     FeatureSpec("age_years", "年龄（岁）", "age in years", (D, M, H), ()),
     FeatureSpec("sex_male", "男孩", "boy", (D, M, H), ()),
@@ -61,18 +67,27 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         "absent_days_30d",
         "近30天缺勤天数",
         "days absent, last 30 days",
-        (D, H),
+        (),
         ("attendance",),
         31,
         log_scale=True,
     ),
     FeatureSpec(
-        "absence_rate_30d",
-        "近30天缺勤率",
-        "absence rate, last 30 days",
+        "absent_days_30_school_days",
+        "最近30个教学日缺勤天数",
+        "days absent, last 30 school days",
         (D, H),
         ("attendance",),
-        31,
+        RECENT_SCHOOL_LOOKBACK_DAYS,
+        log_scale=True,
+    ),
+    FeatureSpec(
+        "absence_rate_30_school_days",
+        "最近30个教学日缺勤率",
+        "absence rate, last 30 school days",
+        (D, H),
+        ("attendance",),
+        RECENT_SCHOOL_LOOKBACK_DAYS,
     ),
     FeatureSpec(
         "absent_days_90d",
@@ -303,6 +318,21 @@ _SPECS: Final[tuple[FeatureSpec, ...]] = (
         ("home_visit",),
         log_scale=True,
     ),
+    FeatureSpec(
+        "home_visits_ever",
+        "入户走访总次数",
+        "home visits, all history",
+        (M,),
+        ("home_visit",),
+        log_scale=True,
+    ),
+    FeatureSpec(
+        "home_visit_risk_share",
+        "入户走访发现风险的比例",
+        "share of home visits noting a risk, all history",
+        (M, H),
+        ("home_visit",),
+    ),
     FeatureSpec("under_6", "六岁以下", "under six years old", (M,), ()),
     FeatureSpec("years_over_13", "超过13岁的年数", "years of age over 13", (D, H), ()),
 )
@@ -372,7 +402,6 @@ def _row_columns(as_of: dt.date) -> tuple[list[pl.Expr], list[pl.Expr]]:
     screening = _is("screening") & pl.col("screening_score").is_not_null()
     sums = [
         _sum(absent, attendance & _within(31, as_of)).alias("absent_days_30d"),
-        _sum(school, attendance & _within(31, as_of)).alias("_school_30d"),
         _sum(absent, attendance & _within(92, as_of)).alias("absent_days_90d"),
         _sum(school, attendance & _within(92, as_of)).alias("_school_90d"),
         _sum(absent, attendance & _within(365, as_of)).alias("_absent_365d"),
@@ -406,6 +435,7 @@ def _row_columns(as_of: dt.date) -> tuple[list[pl.Expr], list[pl.Expr]]:
         _count(_is("injury_visit")).alias("injury_visits_ever"),
         _sum(_decay(as_of), _is("injury_visit")).alias("injury_visits_recent"),
         _count(_is("home_visit") & pl.col("risk_noted")).alias("home_visit_risk_ever"),
+        _count(_is("home_visit")).alias("home_visits_ever"),
         _sum(pl.col("screening_score").cast(pl.Float64), screening).alias("_screening_total"),
         _count(screening).alias("has_screening"),
         *(
@@ -432,6 +462,23 @@ def _screening_history(past: pl.LazyFrame) -> pl.LazyFrame:
         .agg(
             pl.col("screening_score").last().alias("screening_latest"),
             pl.col("screening_score").reverse().slice(1, 1).first().alias("_screening_previous"),
+        )
+    )
+
+
+def _recent_school_days(past: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
+    """Absence over the most recent monthly records back to :data:`RECENT_SCHOOL_DAYS`."""
+    school = pl.col("school_days")
+    return (
+        past.filter(_is("attendance") & (school > 0) & _within(RECENT_SCHOOL_LOOKBACK_DAYS, as_of))
+        .select("master_child_id", "event_date", "absent_days", "school_days")
+        .sort(["master_child_id", "event_date"], descending=[False, True])
+        .with_columns(_before=(school.cum_sum() - school).over("master_child_id"))
+        .filter(pl.col("_before") < RECENT_SCHOOL_DAYS)
+        .group_by("master_child_id")
+        .agg(
+            pl.col("absent_days").sum().cast(pl.Float64).alias("absent_days_30_school_days"),
+            school.sum().cast(pl.Float64).alias("_recent_school_days"),
         )
     )
 
@@ -474,10 +521,16 @@ def build_features(events: pl.DataFrame, children: pl.DataFrame, as_of: dt.date)
         .select("master_child_id", "sex", "birth_date")
         .join(per_child, on="master_child_id", how="left", maintain_order="left")
         .join(_screening_history(past), on="master_child_id", how="left", maintain_order="left")
+        .join(
+            _recent_school_days(past, as_of),
+            on="master_child_id",
+            how="left",
+            maintain_order="left",
+        )
         .with_columns(
             age_years=((pl.lit(as_of) - pl.col("birth_date")).dt.total_days() / 365.25).clip(0),
             sex_male=(pl.col("sex") == "male").cast(pl.Float64),
-            absence_rate_30d=_rate("absent_days_30d", "_school_30d"),
+            absence_rate_30_school_days=_rate("absent_days_30_school_days", "_recent_school_days"),
             absence_rate_90d=_rate("absent_days_90d", "_school_90d"),
             absence_rate_365d=_rate("_absent_365d", "_school_365d"),
             days_since_attendance=(
@@ -485,6 +538,7 @@ def build_features(events: pl.DataFrame, children: pl.DataFrame, as_of: dt.date)
             ).fill_null(730.0),
             screening_change=(pl.col("screening_latest") - pl.col("_screening_previous")),
             screening_mean=_rate("_screening_total", "has_screening"),
+            home_visit_risk_share=_rate("home_visit_risk_ever", "home_visits_ever"),
             **{name: (pl.col(name) > 0).cast(pl.Float64) for name in flags},
         )
         .with_columns(
@@ -614,7 +668,7 @@ def fact_filter(spec: FeatureSpec, as_of: dt.date) -> pl.Expr:
         condition &= pl.col("welfare_type").is_in(list(_WELFARE_GROUPS[spec.name])) & (
             pl.col("welfare_end").is_null() | (pl.col("welfare_end") >= as_of)
         )
-    elif spec.name == "home_visit_risk_365d":
+    elif spec.name in ("home_visit_risk_365d", "home_visit_risk_ever"):
         condition &= pl.col("risk_noted").fill_null(False)
     elif spec.name.startswith("absent_days") or spec.name.startswith("absence_rate"):
         condition &= pl.col("absent_days") > 0

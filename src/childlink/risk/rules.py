@@ -469,8 +469,11 @@ def run_fixture(rules: RuleSet, path: Path) -> FixtureResult:
 
 
 def run_fixtures(rules: RuleSet, folder: Path) -> list[FixtureResult]:
-    """Every ``*.yaml``/``*.yml``/``*.json`` fixture of ``folder``, by name."""
-    files = sorted(p for p in folder.iterdir() if p.suffix in {".yaml", ".yml", ".json"})
+    """Every ``*.yaml``/``*.yml``/``*.json`` fixture of ``folder`` (or the one file), by name."""
+    if not folder.exists():
+        raise RuleError(str(folder), ["no such file or folder"])
+    candidates = [folder] if folder.is_file() else list(folder.iterdir())
+    files = sorted(p for p in candidates if p.suffix in {".yaml", ".yml", ".json"})
     if not files:
         raise RuleError(str(folder), ["no fixture files (*.yaml, *.json)"])
     return [run_fixture(rules, path) for path in files]

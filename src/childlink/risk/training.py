@@ -46,6 +46,10 @@ from childlink.risk.models import (
 Progress = Callable[[str], None]
 #: Months between stacked training snapshots (see :func:`training_dates`).
 SNAPSHOT_MONTHS = 2
+#: History a stacked snapshot needs before its date: features that count all history (and the
+#: models fitted on them) drift with its length, so a snapshot with little of it teaches the
+#: model a scale the later dates do not have (docs/risk.md).
+MIN_SNAPSHOT_HISTORY_MONTHS = 12
 #: Model kinds trained on the stacked snapshots; the others train on T1 alone. LightGBM on the
 #: stacked rows ranked no better on validation and, Platt-calibrated on a small county's few
 #: validation positives, under-predicted the mean risk by half (docs/risk.md).
@@ -124,16 +128,16 @@ def training_dates(
     """T1 and earlier snapshots every ``every_months`` months, oldest first.
 
     A snapshot's label window (six months) ends by T2 at the latest, so no training label
-    overlaps the validation or test windows; the first outcome window's start is skipped (no
-    history before it to compute features from).
+    overlaps the validation or test windows; snapshots need
+    :data:`MIN_SNAPSHOT_HISTORY_MONTHS` of history before them (T1 is kept whatever it has).
     """
-    first = outcome_windows(county_dir)[0]
+    first = _add_months(outcome_windows(county_dir)[0], MIN_SNAPSHOT_HISTORY_MONTHS)
     dates = [split.train]
     if every_months <= 0:
         return dates
     while True:
         day = _add_months(dates[0], -every_months)
-        if day <= first:
+        if day < first:
             break
         dates.insert(0, day)
     return dates

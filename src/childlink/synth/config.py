@@ -90,9 +90,9 @@ class SynthConfig(BaseModel):
     children: int = Field(10_000, ge=50, le=5_000_000)
     seed: int = Field(42, ge=0)
     start: dt.date = Field(
-        dt.date(2024, 9, 1), description="First day of the two school years of events."
+        dt.date(2023, 9, 1), description="First day of the three school years of events."
     )
-    months: int = Field(24, ge=12, le=60, description="Length of the event time line in months.")
+    months: int = Field(36, ge=12, le=60, description="Length of the event time line in months.")
     province_code: str = Field("52", pattern=r"^\d{2}$")
     county_code: str = Field("522799", pattern=r"^\d{6}$", description="GB/T 2260-style code")
     county_name: str = "青山县"

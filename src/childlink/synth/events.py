@@ -60,6 +60,44 @@ GENERAL_CODES = np.array(
     ]
 )
 MH_CRISIS_CODES = np.array(["F32.2", "F41.1", "F43.2", "R45.8", "X78", "X84", "F92.0"])
+#: Outpatient mental-health presentations short of a crisis (mild depression, anxiety, emotional
+#: and sleep disorders).
+MH_OUTPATIENT_CODES = np.array(["F32.0", "F41.9", "F93.0", "F93.8", "F51.0"])
+
+
+@dataclass(frozen=True)
+class Signals:
+    """How often and how strongly the observable records reflect the latent risk state.
+
+    Rates are per child (or household) and month; a ``*_slope`` multiplies the latent score in
+    an exponent, so a child whose score is one unit higher sees ``exp(slope)`` times the events.
+    """
+
+    #: Mean days absent per 20 school days at a latent dropout score of 0.
+    absence_base: float = 0.7
+    absence_slope: float = 0.85
+    #: Domestic-violence call-outs per household and month at a propensity of 0.
+    callout_base: float = 0.004
+    callout_slope: float = 1.6
+    #: Injury visits: a floor for accidents, plus a part that grows with the maltreatment score.
+    injury_floor: float = 0.006
+    injury_excess: float = 0.012
+    injury_slope: float = 1.3
+    #: Community home visits per child and month: children in a policy category, and the others.
+    home_visit_category: float = 0.22
+    home_visit_other: float = 0.1
+    #: A home visit notes a concern when ``exp(slope * z_m) * U > threshold`` (U uniform): never
+    #: below ``z_m = log(threshold) / slope``, and ever more often above it.
+    concern_slope: float = 2.0
+    concern_threshold: float = 1.6
+    #: Outpatient mental-health visits per child (10 and over) and month at z_h = 0.
+    mh_visit_base: float = 0.012
+    mh_visit_slope: float = 1.2
+    #: Standard deviation of the noise on a PHQ-9 screening score.
+    screening_noise: float = 1.6
+
+
+SIGNALS: Final = Signals()
 
 
 @dataclass(frozen=True)
@@ -104,7 +142,12 @@ def _random_days(
 #: Month-to-month persistence (AR(1) coefficient) of the dropout, mental-health and household
 #: (domestic-violence) shocks, and the standard deviation of their monthly innovations.
 SHOCK_PERSISTENCE: Final[tuple[float, float, float]] = (0.85, 0.85, 0.8)
-SHOCK_SD: Final[tuple[float, float, float]] = (0.24, 0.24, 0.27)
+SHOCK_SD: Final[tuple[float, float, float]] = (0.16, 0.12, 0.10)
+#: Log-odds of each outcome's monthly hazard (dropout, maltreatment, mental-health crisis) for a
+#: child with every latent score at 0.
+BASELINE_LOGIT: Final[tuple[float, float, float]] = (-8.3, -8.2, -8.5)
+#: Weight of the child's own (unrecorded) maltreatment vulnerability in the maltreatment score.
+IND_M_WEIGHT: Final = 0.2
 #: Draws of the six months ahead averaged for each window's true probability.
 FORECAST_DRAWS = 32
 
@@ -204,7 +247,7 @@ def _monthly_hazards(
     )
     z_m = (
         0.75 * (static.dv_household + state.household_shock)[household_row]
-        + 0.4 * static.ind_m
+        + IND_M_WEIGHT * static.ind_m
         + 0.4 * static.de_facto_unsupported
     )
     z_h = 0.4 * static.adversity + 0.7 * static.ind_h + 0.35 * static.left_behind
@@ -214,10 +257,13 @@ def _monthly_hazards(
         z_m=z_m,
         z_h=z_h,
         dropout=_logistic(
-            -8.3 + 1.3 * z_d + 0.3 * np.clip(age - 12, 0, None) + 0.5 * static.low_income
+            BASELINE_LOGIT[0]
+            + 1.3 * z_d
+            + 0.3 * np.clip(age - 12, 0, None)
+            + 0.5 * static.low_income
         ),
-        maltreatment=_logistic(-8.9 + 1.25 * z_m + 0.3 * (age < 6)),
-        mental_health=_logistic(-9.0 + 1.3 * z_h + 0.2 * np.clip(age - 13, 0, None)),
+        maltreatment=_logistic(BASELINE_LOGIT[1] + 1.25 * z_m + 0.3 * (age < 6)),
+        mental_health=_logistic(BASELINE_LOGIT[2] + 1.3 * z_h + 0.2 * np.clip(age - 13, 0, None)),
         at_risk_dropout=month.enrolled & (age >= 10),
         at_risk_maltreatment=month.alive,
         at_risk_mental_health=month.alive & (age >= 10),
@@ -466,7 +512,9 @@ def build_timeline(
         school_days = int(SCHOOL_DAYS_BY_MONTH[calendar_month - 1])
         if school_days > 0:
             idx = np.flatnonzero(enrolled)
-            mean = 0.35 * school_days / 20 * np.exp(0.85 * z_d[idx])
+            mean = (
+                SIGNALS.absence_base * school_days / 20 * np.exp(SIGNALS.absence_slope * z_d[idx])
+            )
             absent = np.minimum(rng.poisson(mean), school_days)
             absent = np.where(new_dropouts[idx], np.maximum(absent, school_days * 2 // 3), absent)
             attendance_parts.append(
@@ -484,7 +532,16 @@ def build_timeline(
 
         # Health: routine visits, injuries (more with maltreatment), crises.
         routine = alive & (rng.random(n) < np.where(age < 6, 0.2, 0.09))
-        injury = alive & (rng.random(n) < 0.006 + 0.012 * np.exp(0.9 * z_m) * (age >= 1))
+        injury = alive & (
+            rng.random(n)
+            < SIGNALS.injury_floor
+            + SIGNALS.injury_excess * np.exp(SIGNALS.injury_slope * z_m) * (age >= 1)
+        )
+        mh_outpatient = (
+            alive
+            & (age >= 10)
+            & (rng.random(n) < SIGNALS.mh_visit_base * np.exp(SIGNALS.mh_visit_slope * z_h))
+        )
         maltreat = occurred[1, :, m]
         maltreat_injury = maltreat & (rng.random(n) < 0.55)
         crisis = occurred[2, :, m]
@@ -493,6 +550,7 @@ def build_timeline(
             (injury, "injury", INJURY_CODES),
             (maltreat_injury, "maltreatment_injury", MALTREATMENT_CODES),
             (crisis, "mental_health_crisis", MH_CRISIS_CODES),
+            (mh_outpatient, "mental_health_outpatient", MH_OUTPATIENT_CODES),
         ):
             idx = np.flatnonzero(mask)
             if idx.size:
@@ -514,7 +572,11 @@ def build_timeline(
         # Mental-health screening at school each October and April from age 10.
         if calendar_month in (10, 4):
             idx = np.flatnonzero(enrolled & (age >= 10))
-            score = np.clip(np.round(4.5 + 3.8 * z_h[idx] + rng.normal(0, 2.5, idx.size)), 0, 27)
+            score = np.clip(
+                np.round(4.5 + 3.8 * z_h[idx] + rng.normal(0, SIGNALS.screening_noise, idx.size)),
+                0,
+                27,
+            )
             screening_parts.append(
                 frame(
                     {
@@ -529,7 +591,8 @@ def build_timeline(
 
         # Police: domestic-violence call-outs per household, street-child pick-ups.
         calls = rng.poisson(
-            0.0025 * np.exp(1.1 * (hh["dv_propensity"].to_numpy() + household_shock))
+            SIGNALS.callout_base
+            * np.exp(SIGNALS.callout_slope * (hh["dv_propensity"].to_numpy() + household_shock))
         )
         call_hh = np.flatnonzero(calls > 0)
         if call_hh.size:
@@ -567,14 +630,19 @@ def build_timeline(
             | flag["low_income"]
         )
         after_call = dv_calls_last_month[household_row] > 0
-        visit_prob = np.where(in_category, 0.22, 0.006) + np.where(after_call, 0.5, 0.0)
+        visit_prob = np.where(
+            in_category, SIGNALS.home_visit_category, SIGNALS.home_visit_other
+        ) + np.where(after_call, 0.5, 0.0)
         idx = np.flatnonzero(alive & (rng.random(n) < visit_prob))
         home_visit_parts.append(
             frame(
                 {
                     "child_id": child_ids[idx],
                     "visit_date": _random_days(rng, first, last, idx.size),
-                    "concern": (np.exp(0.6 * z_m[idx]) * rng.random(idx.size) > 1.6),
+                    "concern": (
+                        np.exp(SIGNALS.concern_slope * z_m[idx]) * rng.random(idx.size)
+                        > SIGNALS.concern_threshold
+                    ),
                     "after_call_out": after_call[idx],
                 }
             )

@@ -1104,12 +1104,18 @@ DIAGNOSIS_ZH = {
     "X78": "故意自伤(锐器)",
     "X84": "故意自伤",
     "F92.0": "抑郁性品行障碍",
+    "F32.0": "轻度抑郁发作",
+    "F41.9": "焦虑障碍",
+    "F93.0": "儿童分离性焦虑障碍",
+    "F93.8": "儿童其他情绪障碍",
+    "F51.0": "非器质性失眠症",
 }
 _DEPARTMENT = {
     "routine": "儿科",
     "injury": "急诊外科",
     "maltreatment_injury": "急诊外科",
     "mental_health_crisis": "精神心理科",
+    "mental_health_outpatient": "心理门诊",
 }
 
 

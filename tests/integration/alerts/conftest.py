@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from childlink.access.consent import seed_demo_legal_bases
 from childlink.access.principal import Principal
+from childlink.access.service import ChildScope
 from childlink.alerts.models import Alert
+from childlink.alerts.routing import may_see_alert
 from childlink.children.choices import ChildStatus
 from childlink.children.models import MasterChild
 from childlink.config import Settings
@@ -65,7 +67,9 @@ class AlertCounty:
         self, risk: RiskType, n: int = 1, *, source_prefix: str | None = None
     ) -> list[uuid.UUID]:
         """``n`` active children of the demo village no test has used for ``risk`` and without
-        an alert for it (with a record of a ``source_prefix`` source, if given)."""
+        an alert for it (with a record of a ``source_prefix`` source, if given), whom the
+        village's child director may be alerted about (some children are known only from
+        sources whose risk information is not shared with the director)."""
         village = self.accounts["director"].jurisdiction
         assert village is not None
         with self.factory() as session:
@@ -88,10 +92,32 @@ class AlertCounty:
                         .where(DataSource.code.like(f"{source_prefix}%"))
                     )
                 )
-            found = [c for c in session.scalars(query) if (c, risk) not in self.used][:n]
+            director = self.principal(session, "director")
+            found = [
+                c
+                for c in session.scalars(query)
+                if (c, risk) not in self.used
+                and may_see_alert(
+                    session,
+                    director,
+                    ChildScope(master_child_id=c, region_code=village),
+                    self._sources(session, c),
+                )[0]
+            ][:n]
         assert len(found) == n, f"not enough unused children in village {village}"
         self.used.update((child, risk) for child in found)
         return found
+
+    @staticmethod
+    def _sources(session: Session, child: uuid.UUID) -> list[str]:
+        return list(
+            session.scalars(
+                sa.select(DataSource.code)
+                .join(SourceRecord, SourceRecord.source_id == DataSource.id)
+                .where(SourceRecord.master_child_id == child)
+                .distinct()
+            )
+        )
 
 
 def flag_run(

@@ -9,6 +9,7 @@ import pytest
 
 from childlink.risk.events import EVENT_SCHEMA, KINDS
 from childlink.risk.features import FEATURES, build_features, feature_facts
+from childlink.risk.rules import load_rules
 
 AS_OF = dt.date(2025, 11, 15)
 
@@ -133,7 +134,9 @@ def test_feature_values_as_of_a_date() -> None:
     assert a["age_years"] == pytest.approx(13.0, abs=0.01)
     assert a["sex_male"] == 1.0
     assert a["absent_days_30d"] == 12.0
-    assert a["absence_rate_30d"] == pytest.approx(12 / 21)
+    # October (21 school days) and September: the first month to reach 30 school days.
+    assert a["absent_days_30_school_days"] == 14.0
+    assert a["absence_rate_30_school_days"] == pytest.approx(14 / 41)
     assert a["absent_days_90d"] == 14.0
     assert a["absence_rate_90d"] == pytest.approx(14 / 41)
     assert a["absence_rate_365d"] == pytest.approx(14 / 60)
@@ -155,6 +158,44 @@ def test_feature_values_as_of_a_date() -> None:
     assert b["days_since_attendance"] == 730.0
     assert all(b[n] == 0.0 for n in FEATURES if n not in ("age_years", "days_since_attendance"))
     assert b["age_years"] == pytest.approx(10.5, abs=0.01)
+
+
+def _attendance(month_end: dt.date, school_days: int, absent: int) -> dict[str, object]:
+    return {
+        "master_child_id": "a",
+        "kind": "attendance",
+        "event_date": month_end,
+        "school_days": school_days,
+        "absent_days": absent,
+    }
+
+
+@pytest.mark.parametrize(
+    ("as_of", "absent", "school_days"),
+    [
+        # After the summer: August has no school days, so the window reaches back to June (and
+        # stops at the 92-day look-back, before May).
+        (dt.date(2025, 9, 1), 5, 25),
+        # In term: November, then October, which brings it past 30; September is left out.
+        (dt.date(2025, 12, 1), 5, 43),
+    ],
+)
+def test_last_30_school_days_do_not_depend_on_the_season(
+    as_of: dt.date, absent: int, school_days: int
+) -> None:
+    d = dt.date
+    timeline = events(
+        _attendance(d(2025, 5, 31), 19, 9),
+        _attendance(d(2025, 6, 30), 20, 4),
+        _attendance(d(2025, 7, 31), 5, 1),
+        _attendance(d(2025, 8, 31), 0, 0),
+        _attendance(d(2025, 9, 30), 20, 7),
+        _attendance(d(2025, 10, 31), 21, 2),
+        _attendance(d(2025, 11, 30), 22, 3),
+    )
+    a = build_features(timeline, CHILDREN, as_of).row(0, named=True)
+    assert a["absent_days_30_school_days"] == absent
+    assert a["absence_rate_30_school_days"] == pytest.approx(absent / school_days)
 
 
 def test_facts_name_the_records_behind_a_feature() -> None:
@@ -180,11 +221,15 @@ def test_facts_name_the_records_behind_a_feature() -> None:
 
 
 def test_every_feature_is_described_and_fed_by_known_kinds() -> None:
+    read_by_rules = {condition.feature for rule in load_rules().rules for condition in rule.all} - {
+        None
+    }
     for name, spec in FEATURES.items():
         assert spec.name == name
         assert spec.label_zh
         assert spec.label_en
-        assert spec.risks
+        # Every feature serves a model or, if none, a rule.
+        assert spec.risks or name in read_by_rules, name
         assert set(spec.kinds) <= set(KINDS), name
 
 

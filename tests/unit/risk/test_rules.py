@@ -127,3 +127,12 @@ def test_cli_validate_and_test(tmp_path: Path) -> None:
     assert failed.exit_code == 1
     assert "missing: mental_health.screening_high for was_high" in failed.output
     assert "unexpected: mental_health.screening_high for high" in failed.output
+
+
+def test_one_fixture_file_runs_and_a_missing_path_is_named() -> None:
+    results = run_fixtures(load_rules(), FIXTURES / "mental_health_crisis.yaml")
+    assert [(r.name, r.passed, len(r.actual)) for r in results] == [
+        ("mental_health_crisis.yaml", True, 2)
+    ]
+    with pytest.raises(RuleError, match="no such file or folder"):
+        run_fixtures(load_rules(), FIXTURES / "missing.yaml")

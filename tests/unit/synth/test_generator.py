@@ -365,10 +365,11 @@ def test_refuses_to_overwrite_without_permission(county: County, tmp_path: Path)
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
-@pytest.mark.parametrize("seed", [2, 12, 26])
+@pytest.mark.parametrize("seed", [1, 16, 12])
 def test_smallest_county_generates_and_reports_each_step(seed: int, tmp_path: Path) -> None:
-    # At these seeds a 50-child county has no mandatory report (2), no migrant family (12) or
-    # neither nor any police incident (26): those exports are written with a header only.
+    # At these seeds a 50-child county has no mandatory report (1), no migrant family (16) or
+    # neither (12): those exports are written with a header only. (Every 50-child county now has
+    # police incidents: 28 % of households have a domestic-violence call-out in three years.)
     steps: list[str] = []
     summary = generate_county(
         SynthConfig(children=50, seed=seed), tmp_path / "tiny", progress=steps.append
