@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from childlink.config import Settings, get_settings, normalise_database_url
 from childlink.store import migrate
 from childlink.store.engine import build_engine, create_session_factory, redact_url
+from support import backend_database
 
 POSTGRES_URL_ENV = "CHILDLINK_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -78,24 +79,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     SQLite: a new file under ``tmp_path``. PostgreSQL: a new schema, made the only entry of the
     ``search_path`` through the URL, so migrations, the ORM and the CLI all land in it.
     """
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'childlink.db'}"
-        return
-    database = request.getfixturevalue("postgres_database_url")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(database, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        yield (
-            make_url(database)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+    yield from backend_database(request, request.param, tmp_path, "t")
 
 
 @pytest.fixture

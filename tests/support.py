@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import uuid
 from collections.abc import Iterator
@@ -13,18 +12,14 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 # The live server lives in the package (``childlink bench alerts`` uses it too).
 from childlink.api.live_server import LiveServer as LiveServer
 from childlink.api.live_server import free_port as free_port
 from childlink.core.id_number import compose
-from childlink.ingest.mapping import available_mappings, mapping_for_file
 from childlink.ingest.readers import RawBatch, ReadOptions, read_batches
-from childlink.ingest.service import ingest_file
-from childlink.regions.service import load_regions
-from childlink.sources.service import seed_reference_data
-from childlink.store.engine import unit_of_work
+from childlink.risk.stand_in import ingest_county as ingest_county
+from childlink.risk.stand_in import load_county_reference as load_county_reference
 from childlink.synth.names import draw_given_names, draw_surnames
 
 
@@ -43,23 +38,6 @@ def synthetic_people(n: int, seed: int) -> list[tuple[str, str]]:
 def read_all(path: Path, **options: Any) -> list[RawBatch]:
     """Every batch the reader yields for ``path``."""
     return list(read_batches(path, ReadOptions(**options)))
-
-
-def load_county_reference(factory: sessionmaker[Session], county: Path) -> None:
-    """Seed departments and sources and load the county's region tree."""
-    with unit_of_work(factory) as session:
-        seed_reference_data(session)
-        with (county / "reference" / "regions.csv").open(encoding="utf-8") as handle:
-            load_regions(session, list(csv.DictReader(handle)))
-
-
-def ingest_county(factory: sessionmaker[Session], county: Path) -> None:
-    """Ingest every export of a synthetic county through its shipped mapping."""
-    mappings = available_mappings()
-    for path in sorted((county / "exports").rglob("*.*")):
-        mapping = mapping_for_file(path, mappings)
-        assert mapping is not None, path
-        ingest_file(factory, mapping, path)
 
 
 def backend_database(

@@ -63,6 +63,29 @@ def register_stand_in_models(
     return versions
 
 
+def load_county_reference(factory: sessionmaker[Session], county: Path) -> None:
+    """Seed departments and sources and load a generated county's region tree."""
+    with unit_of_work(factory) as session:
+        seed_reference_data(session)
+        with (county / "reference" / "regions.csv").open(encoding="utf-8") as handle:
+            load_regions(session, list(csv.DictReader(handle)))
+
+
+def ingest_county(factory: sessionmaker[Session], county: Path) -> None:
+    """Ingest every export of a generated county through its shipped mapping.
+
+    Raises:
+        ValueError: an export no shipped mapping reads (the generator and the mappings
+            disagree).
+    """
+    mappings = available_mappings()
+    for path in sorted((county / "exports").rglob("*.*")):
+        mapping = mapping_for_file(path, mappings)
+        if mapping is None:
+            raise ValueError(f"no shipped mapping reads {path}")
+        ingest_file(factory, mapping, path)
+
+
 def build_linked_county(
     root: Path,
     children: int,
@@ -87,14 +110,7 @@ def build_linked_county(
     )
     migrate.upgrade(configured)
     factory = create_session_factory(build_engine(configured))
-    with unit_of_work(factory) as session:
-        seed_reference_data(session)
-        with (county / "reference" / "regions.csv").open(encoding="utf-8") as handle:
-            load_regions(session, list(csv.DictReader(handle)))
-    mappings = available_mappings()
-    for path in sorted((county / "exports").rglob("*.*")):
-        mapping = mapping_for_file(path, mappings)
-        if mapping is not None:
-            ingest_file(factory, mapping, path)
+    load_county_reference(factory, county)
+    ingest_county(factory, county)
     link_county(factory, data_dir=configured.data_dir)
     return configured, factory, county

@@ -190,21 +190,26 @@ class _LatentState:
     shock_h: npt.NDArray[np.float64]
     household_shock: npt.NDArray[np.float64]
 
-    def innovations(self) -> list[tuple[float, int]]:
-        """(sd, size) of each shock's monthly innovation, in the order :meth:`step` draws them."""
-        sizes = (self.shock_d.size, self.shock_h.size, self.household_shock.size)
-        return list(zip(SHOCK_SD, sizes, strict=True))
+    def draw_innovations(self, rng: np.random.Generator) -> list[npt.NDArray[np.float64]]:
+        """One month's innovations of the three shocks (sizes and SDs: ``SHOCK_SD``)."""
+        shocks = (self.shock_d, self.shock_h, self.household_shock)
+        return [rng.normal(0, sd, shock.size) for sd, shock in zip(SHOCK_SD, shocks, strict=True)]
+
+    def advance(
+        self, innovations: list[npt.NDArray[np.float64]], sign: float = 1.0
+    ) -> _LatentState:
+        """The state one month on, given that month's innovations (``sign`` -1: antithetic)."""
+        r_d, r_h, r_hh = SHOCK_PERSISTENCE
+        e_d, e_h, e_hh = innovations
+        return _LatentState(
+            shock_d=r_d * self.shock_d + sign * e_d,
+            shock_h=r_h * self.shock_h + sign * e_h,
+            household_shock=r_hh * self.household_shock + sign * e_hh,
+        )
 
     def step(self, rng: np.random.Generator) -> _LatentState:
         """The state one month on."""
-        (sd_d, _), (sd_h, _), (sd_hh, _) = self.innovations()
-        r_d, r_h, r_hh = SHOCK_PERSISTENCE
-        return _LatentState(
-            shock_d=r_d * self.shock_d + rng.normal(0, sd_d, self.shock_d.shape),
-            shock_h=r_h * self.shock_h + rng.normal(0, sd_h, self.shock_h.shape),
-            household_shock=r_hh * self.household_shock
-            + rng.normal(0, sd_hh, self.household_shock.shape),
-        )
+        return self.advance(self.draw_innovations(rng))
 
 
 @dataclass(frozen=True)
@@ -290,17 +295,12 @@ def _window_probability(
     total = np.zeros((len(OUTCOMES), state.shock_d.size))
     half = max(1, draws // 2)
     for _ in range(half):
-        noise = [[rng.normal(0, sd, size) for sd, size in state.innovations()] for _month in months]
+        noise = [state.draw_innovations(rng) for _month in months]
         for sign in (1.0, -1.0):
             path = state
             survival = np.ones_like(total)
             for month, innovations in zip(months, noise, strict=True):
-                r_d, r_h, r_hh = SHOCK_PERSISTENCE
-                path = _LatentState(
-                    shock_d=r_d * path.shock_d + sign * innovations[0],
-                    shock_h=r_h * path.shock_h + sign * innovations[1],
-                    household_shock=r_hh * path.household_shock + sign * innovations[2],
-                )
+                path = path.advance(innovations, sign)
                 for k, (h, risk) in enumerate(
                     _monthly_hazards(month, path, static, household_row).by_outcome()
                 ):

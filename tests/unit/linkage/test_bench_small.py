@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import polars as pl
@@ -10,8 +9,6 @@ import pytest
 import sqlalchemy as sa
 from polars.testing import assert_frame_equal
 
-from childlink.ingest.mapping import available_mappings, mapping_for_file
-from childlink.ingest.service import ingest_file
 from childlink.linkage.bench import (
     bench_size,
     children_for,
@@ -21,11 +18,10 @@ from childlink.linkage.bench import (
 )
 from childlink.linkage.febrl import childlink_frame, load, run_febrl_benchmark
 from childlink.linkage.prepare import COLUMNS, prepare_records
-from childlink.regions.service import load_regions
-from childlink.sources.service import seed_reference_data
-from childlink.store.engine import create_session_factory, unit_of_work
+from childlink.store.engine import create_session_factory
 from childlink.synth.config import SynthConfig
 from childlink.synth.service import generate_county
+from support import ingest_county, load_county_reference
 
 SIZE = 2_000
 SEED = 42
@@ -45,15 +41,8 @@ def test_bench_frame_equals_prepare_records_of_an_ingested_county(
 ) -> None:
     county = cache / f"county-{children_for(SIZE)}-{SEED}"
     factory = create_session_factory(engine)
-    with unit_of_work(factory) as session:
-        seed_reference_data(session)
-        with (county / "reference" / "regions.csv").open(encoding="utf-8") as handle:
-            load_regions(session, list(csv.DictReader(handle)))
-    mappings = available_mappings()
-    for path in sorted((county / "exports").rglob("*.*")):
-        mapping = mapping_for_file(path, mappings)
-        assert mapping is not None, path
-        ingest_file(factory, mapping, path)
+    load_county_reference(factory, county)
+    ingest_county(factory, county)
     with factory() as session:
         from_db = prepare_records(session)
 
